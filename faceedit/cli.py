@@ -1,0 +1,40 @@
+"""Command line: ``python -m faceedit <command> ...``.
+
+Each command lives in its own module under :mod:`faceedit.commands` and exposes
+``register(subparsers)``, which adds its parser and sets ``func``.  Errors of the
+backend (:class:`~faceedit.errors.FaceEditError`) are printed as one plain line
+with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from faceedit.errors import FaceEditError
+
+#: Command modules, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "faceedit.commands.parse",
+    "faceedit.commands.align",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every command registered."""
+    parser = argparse.ArgumentParser(prog="python -m faceedit", description="GAN-based portrait editing.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FaceEditError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,28 @@
+"""Shared fixtures: real photos from packages, paths to shared test data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: ../shared beside the checkout (read by tests only, never by the product).
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's public-domain astronaut photo (512x512 RGB uint8)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder (official layouts, public weights)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: the tests need the project's shared/ folder beside the checkout")
+    return SHARED
