@@ -177,7 +177,8 @@ def _solutions() -> Any:
         from mediapipe.python import solutions
     except ImportError as err:  # pragma: no cover - exercised only on a broken install
         raise MediaPipeMissingError(
-            "The offline face finder needs MediaPipe: pip install --no-deps mediapipe==0.10.14 "
+            "The offline face finder needs MediaPipe, which could not be imported "
+            f"({type(err).__name__}: {err}); install it with: pip install --no-deps mediapipe==0.10.14 "
             "(see scripts/install.sh)."
         ) from err
     return solutions

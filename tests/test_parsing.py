@@ -157,3 +157,13 @@ def test_parser_protocol_and_overlay(parsed):
 def test_no_face_in_the_crop():
     with pytest.raises(NoFaceFoundError, match="No face"):
         LandmarkParser().parse(np.full((256, 256, 3), 120, np.uint8))
+
+
+def test_grayscale_photo_still_parses(parsed):
+    """Without colour the hair/skin split relies on lightness; highlights in the hair must stay hair."""
+    crop = parsed[0]
+    gray = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    labels = LandmarkParser().parse(gray)
+    check_face_layout(labels)
+    top = labels[20:130, 150:360]
+    assert (top == INDEX["hair"]).mean() > 0.9 and (top == INDEX["skin"]).sum() == 0

@@ -310,7 +310,9 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     cloth = _drop_small(_open_close(cloth, 0.02 * px_per_unit), 0.02 * px_per_unit**2)
     rest = person & ~oval & ~hair_mask & ~ears & ~neck & ~cloth
     # Leftover person pixels: skin-coloured ones join the skin (a bald head), others the hair.
-    leftover_skin = rest & skin_like & _connected_to(rest & skin_like, oval_grown)
+    # Opening first cuts thin bridges, so a highlight inside the hair is not joined to the forehead.
+    bare = cv2.morphologyEx((rest & skin_like).astype(np.uint8), cv2.MORPH_OPEN, _disk(0.05 * px_per_unit))
+    leftover_skin = _connected_to(bare.astype(bool), oval_grown)
 
     # 4. Paint in order: later layers win.
     labels = np.zeros(shape, np.uint8)
