@@ -167,3 +167,14 @@ def test_grayscale_photo_still_parses(parsed):
     check_face_layout(labels)
     top = labels[20:130, 150:360]
     assert (top == INDEX["hair"]).mean() > 0.9 and (top == INDEX["skin"]).sum() == 0
+
+
+def test_get_parser_names_and_offline_fallback(monkeypatch):
+    import faceedit.parsing as parsing
+    from faceedit.errors import InvalidArgumentError
+
+    assert parsing.get_parser("landmark").name == "landmark"
+    monkeypatch.setattr(parsing, "bisenet_available", lambda: False)
+    assert parsing.get_parser("auto").name == "landmark"  # no weights: the offline parser, never a download
+    with pytest.raises(InvalidArgumentError, match="auto, landmark, bisenet"):
+        parsing.get_parser("dlib")
