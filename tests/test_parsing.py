@@ -178,3 +178,11 @@ def test_get_parser_names_and_offline_fallback(monkeypatch):
     assert parsing.get_parser("auto").name == "landmark"  # no weights: the offline parser, never a download
     with pytest.raises(InvalidArgumentError, match="auto, landmark, bisenet"):
         parsing.get_parser("dlib")
+
+
+@pytest.mark.parametrize("size", [256, 1024])
+def test_other_crop_sizes_parse_alike(astronaut, parsed, size):
+    labels = _parse_photo(astronaut, size=size)[3]
+    check_face_layout(labels)
+    same = cv2.resize(labels, (512, 512), interpolation=cv2.INTER_NEAREST)
+    assert (same == parsed[3]).mean() > 0.9  # the parsing does not depend on the crop's resolution
