@@ -384,65 +384,119 @@ def _bbox_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- swap
+#: Swap parts: the classes each part replaces and the mesh points that fix its placement.
+_PARTS: dict[str, tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = {
+    "eyes": (("l_eye", (INDEX["l_eye"],), geo.LEFT_EYE + (473, 474, 475, 476, 477)),
+             ("r_eye", (INDEX["r_eye"],), geo.RIGHT_EYE + (468, 469, 470, 471, 472))),
+    "brows": (("l_brow", (INDEX["l_brow"],), (276, 283, 282, 295, 285, 336, 296, 334, 293, 300)),
+              ("r_brow", (INDEX["r_brow"],), (46, 53, 52, 65, 55, 107, 66, 105, 63, 70))),
+    "nose": (("nose", (INDEX["nose"],), geo.NOSE_FIXED + (48, 278, 64, 294, 219, 439)),),
+    "mouth": (("mouth", (INDEX["mouth"], INDEX["u_lip"], INDEX["l_lip"]), geo.LIPS_OUTER),),
+}
+
+
 def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Reference components warped onto the target geometry, colour-matched and Poisson-blended."""
+    """Reference components warped onto the target geometry, colour-matched and Poisson-blended.
+
+    Eyes, brows, nose and mouth: each part of the reference is placed by the
+    similarity transform that best maps its mesh points onto the target's (so it
+    keeps its own shape), its colours are matched to the target through the skin
+    ring around it (LAB mean/std), the target's own part is first removed by skin
+    texture, and the result is Poisson-blended over the union of both regions plus
+    a margin.  Hair and skin follow a dense mesh-to-mesh warp of the reference.
+    """
     size = face.crop.shape[:2]
-    scale = size[0] / 512.0
-    margin = max(2, int(round(SWAP_MARGIN * scale)))
-    # Dense warp of the whole reference onto the target's geometry (mesh to mesh).
-    n = 468
-    border = geo.border_points(size, per_side=10)
-    src = np.concatenate([ref.landmarks[:n, :2], border])
-    dst = np.concatenate([face.landmarks[:n, :2], border])
-    depth = np.concatenate([face.landmarks[:n, 2], np.full(len(border), 1e6)])
-    maps, _ = geo.mesh_map(src, dst, depth, size)
-    ref_img = geo.remap(ref.crop, maps)
-    ref_lab = cv2.remap(ref.labels, maps[0], maps[1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
+    margin = max(2, int(round(SWAP_MARGIN * size[0] / 512.0)))
     out = face.crop.copy()
     labels = face.labels.copy()
     notes: list[str] = []
     skin_t = face.labels == INDEX["skin"]
-    skin_r = ref_lab == INDEX["skin"]
+    dense = None
     for comp in components:
+        if comp in _PARTS:
+            for _name, members, points in _PARTS[comp]:
+                out, labels, note = _swap_part(out, labels, face, ref, members, points, margin)
+                if note:
+                    notes.append(note)
+            continue
+        if dense is None:
+            dense = _dense_warp(face, ref)
+        ref_img, ref_lab = dense
         members = COMPONENTS[comp]
         tgt, srcm = np.isin(face.labels, members), np.isin(ref_lab, members)
         if not srcm.any():
             notes.append(f"the reference shows no {comp}; left unchanged")
             continue
-        if comp in ("hair", "skin"):
-            region = srcm | tgt
-        else:
-            region = tex.dilate(tgt | srcm, margin // 2)
-        # Colour: match the reference's surrounding skin to the target's so the patch sits in.
-        ring_r = tex.dilate(region, margin) & ~region & skin_r
-        ring_t = tex.dilate(region, margin) & ~region & skin_t
-        if comp == "skin":
-            patch = ref_img
-        elif ring_r.sum() > 50 and ring_t.sum() > 50:
-            patch = tex.match_color(ref_img, ring_r | (srcm & ~region), out, ring_t, strength=0.8)
-        else:
-            patch = ref_img
         if comp == "hair":
-            # Hair the target loses becomes background/skin texture first.
-            lost = tgt & ~srcm
+            lost = tgt & ~srcm  # hair the target loses becomes background texture
+            background = face.labels == INDEX["background"]
             if lost.any():
-                keep = ~np.isin(face.labels, members) & ~lost
-                out = tex.mirror_fill(out, lost, keep & (face.labels == INDEX["background"])
-                                      if (face.labels == INDEX["background"]).any() else keep)
+                out = tex.mirror_fill(out, lost, background if background.any() else ~tgt)
                 labels[lost] = INDEX["background"]
+            patch = tex.match_color(ref_img, srcm, out, tgt, strength=0.3) if tgt.sum() > 50 else ref_img
             alpha = tex.feather(srcm, 1.5) * tex.dilate(srcm, margin // 2)
             out = tex.blend(out, patch, alpha)
             labels[srcm] = INDEX["hair"]
-            continue
-        if comp == "skin":
-            patch = tex.match_color(ref_img, skin_r, out, skin_t, strength=0.5)
-            region = tex.erode(tgt, 1) & skin_r
-        out = _poisson(patch, out, region)
-        if comp != "skin":
-            labels[tgt] = INDEX["skin"]
-            labels[srcm] = ref_lab[srcm]
+        else:  # skin: the reference's skin texture, toned to the target, inside the target's skin
+            skin_r = ref_lab == INDEX["skin"]
+            patch = tex.match_color(ref_img, skin_r, out, skin_t, strength=0.6)
+            region = tex.erode(skin_t, 1) & skin_r
+            out = _poisson(patch, out, region)
     return out, labels, notes
+
+
+def _dense_warp(face: FaceState, ref: FaceState) -> tuple[np.ndarray, np.ndarray]:
+    """The whole reference crop and label map warped mesh-to-mesh onto the target's geometry."""
+    size = face.crop.shape[:2]
+    border = geo.border_points(size, per_side=10)
+    src = np.concatenate([ref.landmarks[:468, :2], border])
+    dst = np.concatenate([face.landmarks[:468, :2], border])
+    depth = np.concatenate([face.landmarks[:468, 2], np.full(len(border), 1e6)])
+    maps, _ = geo.mesh_map(src, dst, depth, size)
+    ref_img = geo.remap(ref.crop, maps)
+    ref_lab = cv2.remap(ref.labels, maps[0], maps[1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
+    return ref_img, ref_lab
+
+
+def _swap_part(out: np.ndarray, labels: np.ndarray, face: FaceState, ref: FaceState,
+               members: tuple[int, ...], points: tuple[int, ...], margin: int
+               ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Replace one part (e.g. the left eye) of ``out`` by the reference's, placed by a similarity fit."""
+    size = out.shape[:2]
+    ref_part = np.isin(ref.labels, members)
+    if ref_part.sum() < 4:
+        return out, labels, f"the reference shows no {CLASSES[members[0]].replace('_', ' ')}; left unchanged"
+    src_pts = ref.landmarks[list(points), :2].astype(np.float32)
+    dst_pts = face.landmarks[list(points), :2].astype(np.float32)
+    matrix, _ = cv2.estimateAffinePartial2D(src_pts, dst_pts, method=cv2.LMEDS)
+    if matrix is None:
+        return out, labels, "could not place the reference part"
+    warped = cv2.warpAffine(ref.crop, matrix, size[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    new = cv2.warpAffine(ref_part.astype(np.uint8) * 255, matrix, size[::-1], flags=cv2.INTER_LINEAR) > 127
+    new_lab = cv2.warpAffine(ref.labels, matrix, size[::-1], flags=cv2.INTER_NEAREST)
+    ref_skin = cv2.warpAffine((ref.labels == INDEX["skin"]).astype(np.uint8), matrix, size[::-1],
+                              flags=cv2.INTER_NEAREST) > 0
+    old = np.isin(face.labels, members)
+    region = tex.dilate(new | old, margin // 2)
+    ring = tex.dilate(region, margin) & ~region
+    ring_t = ring & (face.labels == INDEX["skin"])
+    ring_r = ring & ref_skin
+    if ring_t.sum() > 30 and ring_r.sum() > 30:
+        warped = tex.match_color(warped, ring_r, out, ring_t, strength=0.8)
+    # Remove the target's own part with skin texture, then lay the reference part over it.
+    base = out
+    gone = old & ~new
+    skin_t = face.labels == INDEX["skin"]
+    if gone.any() and skin_t.any():
+        base = tex.mirror_fill(out, tex.dilate(gone, 1) & ~new, skin_t & ~tex.dilate(old, 2))
+    alpha = tex.feather(tex.dilate(new, 1), 1.0)
+    patch = tex.blend(base, warped, alpha)
+    out = _poisson(patch, out, region)
+    labels = labels.copy()
+    labels[old & (labels != INDEX["skin"])] = INDEX["skin"]
+    labels[new] = new_lab[new]
+    return out, labels, ""
 
 
 def _poisson(patch: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
