@@ -18,6 +18,8 @@ from faceedit.errors import FaceEditError
 COMMANDS: tuple[str, ...] = (
     "faceedit.commands.parse",
     "faceedit.commands.align",
+    "faceedit.commands.edit",
+    "faceedit.commands.swap",
 )
 
 
