@@ -27,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from faceedit.engines.base import OPERATIONS, EditResult, Engine, EngineOutput, FaceState, engine_for, get_engine
+from faceedit.engines.base import (
+    OPERATIONS,
+    EditResult,
+    Engine,
+    EngineOutput,
+    FaceState,
+    engine_for,
+    get_engine,
+)
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import check_label_map
 
@@ -127,6 +135,11 @@ class Session:
     def crop(self) -> np.ndarray:
         """The original aligned crop (before any edit)."""
         return self._initial_crop
+
+    @property
+    def initial_labels(self) -> np.ndarray:
+        """The label map of the original aligned crop."""
+        return self._history[0].base.labels
 
     @property
     def labels(self) -> np.ndarray:

@@ -9,7 +9,7 @@ Attributes (absolute slider values, 0 = unchanged, range -3..3):
 
 * ``smile`` - a smooth Gaussian-RBF displacement field through mesh landmarks:
   mouth corners up and out (down and in for negative values), the lips curved
-  with them, cheeks, nasolabial area and lower eyelids lifted; eyes, nose, chin
+  with them, cheeks and nasolabial area lifted; eyes, nose, chin
   and the face outline are anchors.
 * ``pose`` / ``pitch`` - yaw / pitch of ``POSE_DEGREES_PER_UNIT`` degrees per unit
   (at most ``MAX_POSE_DEGREES``): the 3-D mesh is rotated about a pivot behind
@@ -219,8 +219,6 @@ def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: flo
                 add(i, smile * w * (-0.055 * ey + sign * 0.03 * ex))
             for i in geo.CHEEKS[side]:
                 add(i, smile * w * (-0.035 * ey + sign * 0.012 * ex))
-            for i in geo.LOWER_LIDS[side]:
-                add(i, smile * w * (-0.012 * ey))
     if age != 0:
         sag = age * face_h * 0.012
         jaw = list(geo.JAW)
@@ -238,6 +236,7 @@ def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: flo
     anchors = (set(geo.RIGHT_EYE) | set(geo.LEFT_EYE) | set(geo.NOSE_FIXED) | set(geo.CHIN)
                | set(geo.FACE_OVAL) | set(range(468, lm.shape[0]))) - set(moves)
     anchors |= {52, 53, 65, 55, 282, 283, 295, 285}  # brows
+    anchors |= set(geo.LOWER_LIDS[0]) | set(geo.LOWER_LIDS[1])
     idx = sorted(moves)
     src = np.concatenate([lm[idx, :2], lm[sorted(anchors), :2], geo.border_points(size)])
     dst = src.copy()
