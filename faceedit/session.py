@@ -239,7 +239,8 @@ class Session:
             found = _detect_crop_landmarks(out.crop)
             if found is not None:
                 landmarks = found
-        base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks)
+        base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
+                         cache=dict(out.cache or {}))
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
                                           structural_engine=engine)

@@ -68,6 +68,7 @@ class EngineOutput:
     message: str = ""
     labels: np.ndarray | None = None  # the label map of the edited crop, when the edit changed it
     region: np.ndarray | None = None  # (S, S) float32 in [0, 1]: where the edit may show; None = where it changed
+    cache: dict[str, Any] | None = None  # engine data already known for the edited face (e.g. its W+)
 
 
 @runtime_checkable
