@@ -252,10 +252,10 @@ def project_boundary(primal: np.ndarray, *conditions: np.ndarray) -> np.ndarray:
     if len(conds) == 1:
         (n2,) = conds
         n = n1 - (n1 @ n2.T) * n2
-    elif len(conds) == 2 and abs(float(conds[0] @ conds[1].T)) < 1 - 1e-6:
+    elif len(conds) == 2 and abs(float(np.sum(conds[0] @ conds[1].T))) < 1 - 1e-6:
         n2, n3 = conds
-        c = float(n2 @ n3.T)
-        p2, p3 = float(n1 @ n2.T), float(n1 @ n3.T)
+        c = float(np.sum(n2 @ n3.T))
+        p2, p3 = float(np.sum(n1 @ n2.T)), float(np.sum(n1 @ n3.T))
         a = (p2 - p3 * c) / (1 - c**2)
         b = (p3 - p2 * c) / (1 - c**2)
         n = n1 - a * n2 - b * n3
