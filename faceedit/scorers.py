@@ -21,57 +21,32 @@ Mesh indices are those of MediaPipe's 468/478-point canonical face model.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from faceedit.errors import InvalidArgumentError
+from faceedit.landmarks import CHIN, FOREHEAD, MOUTH_CORNERS
 
 Scorer = Callable[[np.ndarray], float]
 
-# canonical face-mesh indices ("right" = the person's right = image left)
+# canonical face-mesh indices ("right" = the person's right = image left), see faceedit.landmarks
 _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = 33, 263
-_MOUTH_RIGHT, _MOUTH_LEFT = 61, 291
+_MOUTH_RIGHT, _MOUTH_LEFT = MOUTH_CORNERS
 _LIP_UPPER_INNER, _LIP_LOWER_INNER = 13, 14
 _OVAL_RIGHT, _OVAL_LEFT = 234, 454
-_FOREHEAD, _CHIN = 10, 152
-
-_lock = threading.Lock()
-_mesh = None
+_FOREHEAD, _CHIN = FOREHEAD[7], CHIN  # forehead top (10), chin (152)
 
 
 def face_landmarks(image: np.ndarray) -> np.ndarray | None:
-    """``(478, 3)`` float32 pixel landmarks (x, y, z) of the largest face, or None if there is none.
+    """``(478, 3)`` float32 pixel landmarks (x, y, z) of the largest face, or None if there is none."""
+    from faceedit.landmarks import detect_faces
 
-    Uses :func:`faceedit.landmarks.detect_faces` when the package has it, else MediaPipe's face mesh
-    directly (z scaled like x, as MediaPipe defines it).
-    """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InvalidArgumentError(f"a scorer takes an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
-    try:
-        from faceedit.landmarks import detect_faces
-    except ImportError:
-        detect_faces = None
-    if detect_faces is not None:
-        faces = detect_faces(image, max_faces=1)
-        return faces[0].landmarks.astype(np.float32) if faces else None
-
-    global _mesh
-    import mediapipe as mp
-
-    with _lock:
-        if _mesh is None:
-            _mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
-            )
-        result = _mesh.process(np.ascontiguousarray(image))
-    if not result.multi_face_landmarks:
-        return None
-    h, w = image.shape[:2]
-    pts = np.array([(p.x * w, p.y * h, p.z * w) for p in result.multi_face_landmarks[0].landmark], np.float32)
-    return pts
+    faces = detect_faces(image, max_faces=1)
+    return faces[0].landmarks if faces else None
 
 
 def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
