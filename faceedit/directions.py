@@ -488,7 +488,8 @@ class DirectionLibrary:
 
         ``entries`` maps a library name to ``(registry name, loader)``; the default is
         :data:`REGISTRY_DIRECTIONS`.  When the GANSpace PCA of the same generator is present, the
-        scale of every InterfaceGAN direction is estimated from it (``scale_source="pca"``).
+        scale of every InterfaceGAN direction is estimated from it (``scale_source="pca"``) and the
+        named GANSpace edits (:data:`GANSPACE_FFHQ_EDITS`) are added.
         """
         if local_path is None:
             from faceedit.weights import local_path  # the registry's contract
@@ -507,6 +508,10 @@ class DirectionLibrary:
                 if pca is not None and d.scale_source == "unit" and d.dim == pca.dim:
                     d = replace(d, scale=pca.projected_std(d.vector), scale_source="pca")
                 lib.add(d)
+        if pca is not None:
+            for d in ganspace_named_directions(pca):
+                if d.name not in lib:
+                    lib.add(d)
         return lib
 
 
@@ -622,6 +627,40 @@ class GanspacePCA:
             )
             for i in range(k)
         ]
+
+
+#: Named GANSpace edits for StyleGAN2-FFHQ: name -> (component, first layer, stop layer, strength), the
+#: examples e4e ships (omertov/encoder4editing ``scripts/inference.py`` / notebook, taken from the GANSpace
+#: repository).  e4e *sets* the component coordinate to ``strength`` std on those layers; here they become
+#: relative sliders along ``sign(strength) * comp`` whose scale is ``|strength| / 3`` std, so slider +3
+#: moves as far as e4e's example from the mean.  Edits that InterfaceGAN directions already cover
+#: (smile, age, pose, gender, glasses) are left out.
+GANSPACE_FFHQ_EDITS: dict[str, tuple[int, int, int, float]] = {
+    "eye_openness": (54, 7, 8, 20.0),
+    "trimmed_beard": (58, 7, 9, 20.0),
+    "white_hair": (57, 7, 10, -24.0),
+    "lipstick": (34, 10, 11, 20.0),
+}
+
+
+def ganspace_named_directions(pca: GanspacePCA, edits: Mapping[str, tuple[int, int, int, float]] | None = None):
+    """Layer-limited directions from a GANSpace PCA for the named edits (:data:`GANSPACE_FFHQ_EDITS`)."""
+    out = []
+    for name, (k, start, stop, strength) in (GANSPACE_FFHQ_EDITS if edits is None else edits).items():
+        if k >= pca.comp.shape[0]:
+            raise InvalidArgumentError(f"GANSpace edit {name!r} needs component {k}; the PCA has {pca.comp.shape[0]}")
+        out.append(
+            Direction(
+                name=name,
+                vector=np.sign(strength) * pca.comp[k][None],
+                layers=(start, stop),
+                scale=float(pca.std[k]) * abs(strength) / 3.0,
+                source=f"GANSpace component {k} on W+ layers {start}..{stop - 1} (e4e example strength {strength:g})",
+                kind="ganspace",
+                scale_source="pca",
+            )
+        )
+    return out
 
 
 def load_ganspace_pca(path: str | Path) -> GanspacePCA:

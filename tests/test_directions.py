@@ -347,3 +347,18 @@ def test_bad_direction_files_are_refused(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsVerificationError, match="not a faceedit direction"):
         load_direction(tmp_path / "junk.safetensors")
+
+
+def test_named_ganspace_edits_match_e4e_examples_from_the_mean(shared_dir):
+    paths = _registry_paths(shared_dir)
+    lib = DirectionLibrary.from_registry(local_path=paths.get)
+    raw = torch.load(paths["ganspace.ffhq_pca"], map_location="cpu", weights_only=True)
+    hair = lib.get("white_hair")
+    assert hair.kind == "ganspace" and hair.layers == (7, 10)
+    # e4e sets component 57 to -24 std on layers 7..9; from the PCA mean, slider +3 lands exactly there
+    mean = raw["mean"].reshape(1, 1, 512).expand(1, 18, 512)
+    out = lib.apply(mean, {"white_hair": 3.0})
+    comp, std = raw["comp"][57].reshape(512), raw["std"][57]
+    coords = ((out - mean) @ comp) / std
+    torch.testing.assert_close(coords[0, 7:10], torch.full((3,), -24.0), rtol=0, atol=1e-3)
+    assert torch.equal(out[:, :7], mean[:, :7]) and torch.equal(out[:, 10:], mean[:, 10:])
