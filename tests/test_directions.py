@@ -362,3 +362,26 @@ def test_named_ganspace_edits_match_e4e_examples_from_the_mean(shared_dir):
     coords = ((out - mean) @ comp) / std
     torch.testing.assert_close(coords[0, 7:10], torch.full((3,), -24.0), rtol=0, atol=1e-3)
     assert torch.equal(out[:, :7], mean[:, :7]) and torch.equal(out[:, 10:], mean[:, 10:])
+
+
+def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch):
+    """The published files imported into the weights cache give the sliders the app shows."""
+    from faceedit import weights
+
+    monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path))
+    paths = _registry_paths(shared_dir)
+    for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
+                 "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
+        weights.import_file(paths[name], name=name)
+    lib = DirectionLibrary.from_registry()
+    assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
+    assert "young" not in lib  # not imported: left out, no error
+    raw = torch.load(paths["e4e.direction.age"], map_location="cpu", weights_only=True)
+    w = torch.randn(1, 18, 512)
+    age = lib.get("age")
+    torch.testing.assert_close(lib.apply(w, {"age": -2.0}), w - 2.0 * age.scale * raw[None], rtol=0, atol=1e-6)
+    # the registry's own loader entry point gives the same direction
+    weights.clear_model_cache()
+    loaded = weights.load_model("e4e.direction.smile")
+    weights.clear_model_cache()
+    np.testing.assert_array_equal(loaded.vector, lib.get("smile").vector)
