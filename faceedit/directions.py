@@ -283,7 +283,7 @@ class Direction:
     ``vector`` is ``[1, dim]`` (the same offset on every selected W+ layer) or ``[L, dim]`` (one row
     per W+ layer); rows are unit norm for vector kinds.  ``layers = (start, stop)`` limits the edit
     to W+ layers ``start <= i < stop`` (None: all).  ``scale`` is the latent distance of one slider
-    unit (see the module docstring).
+    unit (see the module docstring).  Rows of vector kinds are normalised on construction.
     """
 
     name: str
@@ -307,6 +307,11 @@ class Direction:
             )
         if not np.isfinite(vec).all():
             raise InvalidArgumentError(f"direction {self.name!r}: vector contains NaN or inf")
+        if self.kind in VECTOR_KINDS:
+            norms = np.linalg.norm(vec.astype(np.float64), axis=1, keepdims=True)
+            if (norms < 1e-12).any():
+                raise InvalidArgumentError(f"direction {self.name!r}: vector has a zero row")
+            vec = (vec / norms).astype(np.float32)  # unit rows, so scale alone sets the step
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise InvalidArgumentError(f"direction {self.name!r}: scale must be positive, got {self.scale}")
         if self.layers is not None:
@@ -370,6 +375,9 @@ def edit(w: torch.Tensor, direction: Direction, alpha: float) -> torch.Tensor:
         raise InvalidArgumentError(
             f"latent must be [N, {direction.dim}] or [N, L, {direction.dim}], got {tuple(w.shape)}"
         )
+    alpha = float(alpha)
+    if not np.isfinite(alpha):
+        raise InvalidArgumentError(f"slider value for {direction.name!r} must be a finite number, got {alpha}")
     if alpha == 0:
         return w.clone()
     delta = direction.offset(alpha, w.shape[1]).to(device=w.device)

@@ -166,6 +166,11 @@ def test_edit_in_w_and_w_plus_is_w_plus_alpha_scale_n():
     torch.testing.assert_close(edit(w, d, 2.0), w + 2.0 * 0.7 * n, rtol=0, atol=1e-6)
     w_plus = torch.randn(3, 18, 512)
     torch.testing.assert_close(edit(w_plus, d, -1.5), w_plus - 1.5 * 0.7 * n[None], rtol=0, atol=1e-6)
+    # a vector given at another length is normalised, so the step is set by the scale alone
+    longer = Direction(name="smile", vector=4.0 * np.array(d.vector), scale=0.7)
+    torch.testing.assert_close(edit(w, longer, 2.0), edit(w, d, 2.0), rtol=0, atol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        edit(w, d, float("inf"))
 
 
 def test_layer_limited_edit_leaves_other_layers_untouched():
