@@ -390,3 +390,24 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     loaded = weights.load_model("e4e.direction.smile")
     weights.clear_model_cache()
     np.testing.assert_array_equal(loaded.vector, lib.get("smile").vector)
+
+
+def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_path, monkeypatch, capsys):
+    import argparse
+    import json
+
+    from faceedit import weights
+    from faceedit.commands import directions as command
+
+    monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
+    weights.import_file(_registry_paths(shared_dir)["e4e.direction.smile"], name="e4e.direction.smile")
+    mine = save_direction(
+        Direction(name="grin", vector=np.ones((1, 512)), scale=0.5, kind="user", accuracy=0.9), tmp_path / "g.safetensors"
+    )
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["directions", "--json", "--file", str(mine)])
+    assert args.func(args) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"smile", "grin"}
+    assert rows["grin"]["accuracy"] == 0.9 and rows["smile"]["kind"] == "interfacegan"
