@@ -128,7 +128,9 @@ class Session:
         engines = {op: engine_for(op, engine) for op in OPERATIONS}
         parser = get_engine(engines["mask_edit"])
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
-        return cls(photo, engines)
+        session = cls(photo, engines)
+        session._engine("attributes").prepare(photo.face)
+        return session
 
     # ------------------------------------------------------------------ state
     @property
@@ -241,6 +243,7 @@ class Session:
                 landmarks = found
         base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
                          cache=dict(out.cache or {}))
+        self._engine("attributes").prepare(base)
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
                                           structural_engine=engine)

@@ -94,6 +94,10 @@ class Engine(Protocol):
         """The 19-class label map of an aligned crop."""
         ...
 
+    def prepare(self, face: FaceState) -> None:
+        """Compute what later slider moves reuse (e.g. the inverted W+) into ``face.cache``."""
+        ...
+
     def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
         """Move attribute sliders to absolute ``values`` (0 = unchanged)."""
         ...

@@ -203,6 +203,11 @@ class GanEngine:
             cache["w"] = self.encode(face.crop)
         return cache["w"]
 
+    def prepare(self, face: FaceState) -> None:
+        """Invert the face now (once), so that slider moves only run the generator."""
+        if self.encoder is not None:
+            self.latent(face)
+
     # ------------------------------------------------------------------ operations
     def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
         """Generator on cached W+ moved along the directions, blended over the face + hair."""

@@ -90,6 +90,9 @@ class LiteEngine:
 
         return LandmarkParser().parse(crop)
 
+    def prepare(self, face: FaceState) -> None:
+        """Nothing to precompute: every lite edit works from the crop, labels and landmarks."""
+
     # ------------------------------------------------------------------ attributes
     def check_values(self, values: dict[str, float]) -> dict[str, float]:
         """Validate slider names and ranges; return them as floats."""
