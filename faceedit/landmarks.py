@@ -64,8 +64,7 @@ LEFT_IRIS: tuple[int, ...] = (473, 474, 475, 476, 477)
 #: Nose outline: bridge top between the eyes (168), down the person's left side, the nostrils'
 #: lower edge through the subnasale (2), up the right side.
 NOSE: tuple[int, ...] = (
-    168, 417, 351, 412, 399, 437, 420, 360, 279, 358, 327, 326, 2, 97, 98, 129, 49, 131, 198, 217, 174,
-    188, 122, 193,
+    168, 351, 412, 399, 437, 420, 360, 279, 358, 327, 326, 2, 97, 98, 129, 49, 131, 198, 217, 174, 188, 122,
 )
 #: Nose midline from the bridge to the subnasale (an open path).
 NOSE_MIDLINE: tuple[int, ...] = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2)
