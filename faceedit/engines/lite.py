@@ -295,8 +295,8 @@ def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray
     hair_soft = tex.feather(labels == INDEX["hair"], 2.0)
     strength = min(abs(age) / 3.0, 1.0)
     if age > 0:
-        out = tex.boost_detail(image, skin_soft, amount=0.5 * strength, sigma=2.0)
-        out = tex.boost_detail(out, skin_soft, amount=1.0 * strength, sigma=7.0)
+        out = tex.boost_detail(image, skin_soft, amount=0.5 * strength, sigma=4.0, despeckle=9)
+        out = tex.boost_detail(out, skin_soft, amount=1.1 * strength, sigma=10.0, despeckle=9)
         out = tex.saturate(out, skin_soft, -0.25 * strength)
         out = tex.grey_hair(out, hair_soft, amount=min(1.0, 1.2 * strength))
     else:

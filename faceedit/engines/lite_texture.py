@@ -131,15 +131,19 @@ def match_color(patch: np.ndarray, patch_mask: np.ndarray, target: np.ndarray,
     return cv2.cvtColor(np.clip(np.rint(out), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-def boost_detail(image: np.ndarray, mask: np.ndarray, amount: float, sigma: float = 2.5) -> np.ndarray:
-    """Emphasise fine luminance texture (pores, creases) inside a soft ``mask``.
+def boost_detail(image: np.ndarray, mask: np.ndarray, amount: float, sigma: float = 2.5,
+                 despeckle: int = 5) -> np.ndarray:
+    """Emphasise luminance structure (creases, folds) inside a soft ``mask``.
 
     High-pass boosting: ``L + amount * (L - blur(L))``, with dark creases (negative
-    detail) boosted more than highlights, as wrinkles read as dark lines.
+    detail) boosted more than highlights, as wrinkles read as dark lines.  The
+    high-pass is taken of a median-filtered luminance (``despeckle`` px), so
+    freckles and noise dots are not turned into dirt while lines survive.
     """
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     lum = lab[..., 0]
-    detail = lum - cv2.GaussianBlur(lum, (0, 0), sigma)
+    base = cv2.medianBlur(lab[..., 0].astype(np.uint8), despeckle).astype(np.float32) if despeckle > 1 else lum
+    detail = base - cv2.GaussianBlur(base, (0, 0), sigma)
     detail = np.where(detail < 0, 1.6 * detail, 0.7 * detail)
     lab[..., 0] = lum + amount * mask * detail
     return cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
