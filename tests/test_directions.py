@@ -378,6 +378,11 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
                  "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
         weights.import_file(paths[name], name=name)
+    from faceedit.directions import REGISTRY_DIRECTIONS
+
+    for reg_name, loader in REGISTRY_DIRECTIONS.values():  # every slider's file is a manifest entry
+        spec = weights.spec_for(reg_name)
+        assert spec.loader == f"faceedit.directions:{loader.__name__}"
     lib = DirectionLibrary.from_registry()
     assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
     assert "young" not in lib  # not imported: left out, no error
