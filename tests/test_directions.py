@@ -378,6 +378,11 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
                  "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
         weights.import_file(paths[name], name=name)
+    from faceedit.directions import REGISTRY_DIRECTIONS
+
+    for reg_name, loader in REGISTRY_DIRECTIONS.values():  # every slider's file is a manifest entry
+        spec = weights.spec_for(reg_name)
+        assert spec.loader == f"faceedit.directions:{loader.__name__}"
     lib = DirectionLibrary.from_registry()
     assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
     assert "young" not in lib  # not imported: left out, no error
@@ -411,3 +416,25 @@ def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_pat
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"smile", "grin"}
     assert rows["grin"]["accuracy"] == 0.9 and rows["smile"]["kind"] == "interfacegan"
+
+
+def test_scales_measured_on_generator_samples():
+    from faceedit.directions import sample_w
+
+    rng = np.random.default_rng(11)
+    a = torch.from_numpy(rng.standard_normal((512, 512)) * 0.05 + np.eye(512) * 0.5).float()
+    mapping = torch.nn.Linear(512, 512)
+    with torch.no_grad():
+        mapping.weight.copy_(a)
+        mapping.bias.fill_(0.3)
+    w = sample_w(mapping, num_samples=20000, seed=0)
+    assert w.shape == (20000, 512)
+    torch.testing.assert_close(w[:5], sample_w(mapping, num_samples=5, seed=0, batch_size=2))  # batch-independent
+    n = _unit(rng, 512)
+    lib = DirectionLibrary([Direction("smile", n), Direction("pc", n, kind="ganspace", scale=2.0)])
+    measured = lib.with_measured_scales(w)
+    # W = A z + b, so std(n . w) = |A^T n|
+    expected = float(np.linalg.norm(a.double().numpy().T @ n[0]))
+    assert measured.get("smile").scale == pytest.approx(expected, rel=0.02)
+    assert measured.get("smile").scale_source == "samples"
+    assert measured.get("pc").scale == 2.0 and lib.get("smile").scale == 1.0  # copy; GANSpace kept
