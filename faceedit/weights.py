@@ -30,6 +30,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import zipfile
@@ -113,7 +114,10 @@ def manifest_path() -> Path:
 
 
 def _read_manifest() -> tuple[dict[str, WeightSpec], dict[str, list[list[str]]]]:
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
 
     path = manifest_path()
     try:
@@ -362,6 +366,26 @@ def _offline_error(spec: WeightSpec, why: str) -> OfflineError:
     )
 
 
+def _unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why the host of ``url`` cannot be reached (a plain TCP connect), or None when it can.
+
+    huggingface_hub retries a failed metadata request with backoff for about half a minute when nothing is
+    cached; this check makes "no network" an immediate, clear error instead.  Skipped behind a proxy.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return None
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{parts.hostname}:{port} cannot be reached ({err.strerror or err})"
+
+
 def fetch(name: str, progress: bool = True) -> Path:
     """The verified local path of ``name``, downloading it first when needed."""
     spec = spec_for(name)
@@ -401,6 +425,9 @@ def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
 
     endpoint = os.environ.get("HF_ENDPOINT") or None
     where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
+    why = _unreachable(endpoint or "https://huggingface.co")
+    if why:
+        raise _offline_error(spec, f"the Hub {why}")
     if not progress:
         disable_progress_bars()
     try:
@@ -453,6 +480,9 @@ def _fetch_url(spec: WeightSpec, progress: bool) -> Path:
 
     assert spec.url is not None
     url = _mirror(spec.url)
+    why = _unreachable(url)
+    if why:
+        raise _offline_error(spec, why)
     dest = _url_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -584,7 +614,13 @@ def _torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals(list(EXTRA_SAFE_GLOBALS)):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        detail = str(err).split("\n\n")[0].split("Please file an issue")[0].strip()
+        text = str(err)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            detail = f"it refers to {found.group(1)}, which is not allowed"
+        else:
+            found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+            detail = found.group(1).strip() if found else text.splitlines()[0]
         raise WeightsVerificationError(
             f"refused to load {path.name}: it holds Python objects beyond tensors and plain containers, and "
             f"unpickling them could run code from the file ({detail}). Use the published checkpoint or a "
