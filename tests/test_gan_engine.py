@@ -1,0 +1,162 @@
+"""The GAN engine's orchestration with small synthesized networks (no published weights needed).
+
+The generator is the project's StyleGAN2 (rosinality layout) at 16 px with a 64-wide
+latent, seeded; the encoders are small modules with the pSp/e4e interface
+(``encode(x in [-1, 1], 256x256) -> W+`` including the latent average).  Each counts
+its calls, so the tests see what a slider move, a mask edit and a swap run.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from faceedit.directions import Direction, DirectionLibrary
+from faceedit.engines import base
+from faceedit.engines.gan import GanEngine
+from faceedit.engines.lite_texture import dilate
+from faceedit.errors import UnsupportedEditError
+from faceedit.labels import COMPONENTS, INDEX
+from faceedit.models.stylegan2 import Generator
+from faceedit.session import Session
+
+STYLE_DIM = 64
+SIZE = 16
+
+
+class CountingGenerator(Generator):
+    """StyleGAN2 that counts its synthesis calls."""
+
+    calls = 0
+
+    def synthesis(self, w_plus, *args, **kwargs):  # type: ignore[override]
+        type(self).calls += 1
+        return super().synthesis(w_plus, *args, **kwargs)
+
+
+class SmallEncoder(nn.Module):
+    """pSp/e4e interface at toy size: image (or one-hot map) -> W+ around ``latent_avg``."""
+
+    def __init__(self, in_channels: int, n_latent: int) -> None:
+        super().__init__()
+        self.n_latent = n_latent
+        self.body = nn.Sequential(nn.Conv2d(in_channels, 8, 8, stride=8), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(4))
+        self.head = nn.Linear(8 * 16, n_latent * STYLE_DIM)
+        self.register_buffer("latent_avg", torch.randn(STYLE_DIM) * 0.1)
+        self.calls = 0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2:] == (256, 256)
+        self.calls += 1
+        w = self.head(self.body(x).flatten(1)).view(x.shape[0], self.n_latent, STYLE_DIM)
+        return w + self.latent_avg
+
+
+@pytest.fixture(scope="module")
+def networks() -> dict:
+    torch.manual_seed(0)
+    gen = CountingGenerator(SIZE, style_dim=STYLE_DIM, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
+    enc = SmallEncoder(3, gen.n_latent).eval().requires_grad_(False)
+    seg = SmallEncoder(19, gen.n_latent).eval().requires_grad_(False)
+    rng = np.random.default_rng(0)
+    lib = DirectionLibrary([Direction("smile", rng.standard_normal((1, STYLE_DIM)), scale=4.0),
+                            Direction("age", rng.standard_normal((1, STYLE_DIM)), scale=4.0, layers=(0, 4))])
+    return {"generator": gen, "encoder": enc, "seg2face": seg, "directions": lib}
+
+
+@pytest.fixture()
+def gan(monkeypatch: pytest.MonkeyPatch, networks: dict) -> GanEngine:
+    engine = GanEngine(device="cpu", **networks)
+    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in base.OPERATIONS})
+    monkeypatch.setitem(base._engines, "gan", engine)
+    return engine
+
+
+def _reset(networks: dict) -> None:
+    CountingGenerator.calls = 0
+    networks["encoder"].calls = networks["seg2face"].calls = 0
+
+
+def test_a_slider_move_runs_the_generator_once_and_no_encoder(gan, networks, astronaut) -> None:
+    s = Session.from_photo(astronaut, engine="gan")
+    assert s.engine_name == "gan" and set(s.attribute_names()) == {"smile", "age"}
+    assert networks["encoder"].calls == 1  # inverted once, when the photo was opened
+    _reset(networks)
+    first = s.set_attributes({"smile": 1.0})
+    second = s.set_attributes({"smile": -2.0, "age": 1.0})
+    assert CountingGenerator.calls == 2 and networks["encoder"].calls == 0
+    for r in (first, second):
+        assert r.engine == "gan" and r.device == "cpu"
+        assert r.image.shape == astronaut.shape and r.crop.shape == (512, 512, 3)
+        assert not np.array_equal(r.image, astronaut)
+        assert np.array_equal(r.image[:, :40], astronaut[:, :40])  # only the face region is pasted
+    assert not np.array_equal(first.crop, second.crop)
+    assert np.array_equal(s.set_attributes({"smile": 0.0, "age": 0.0}).image, astronaut)
+    assert np.array_equal(s.undo().image, second.image)
+
+
+def test_two_sessions_in_threads_do_not_mix_state(gan, networks, astronaut) -> None:
+    photos = [astronaut, np.ascontiguousarray(astronaut[:, ::-1])]
+    values = [{"smile": 1.5}, {"age": -1.0}]
+    expected = [Session.from_photo(p, engine="gan").set_attributes(v).image for p, v in zip(photos, values)]
+    sessions = [Session.from_photo(p, engine="gan") for p in photos]
+    w0 = sessions[0]._history[0].base.cache["gan"]["w"]
+    w1 = sessions[1]._history[0].base.cache["gan"]["w"]
+    assert not torch.equal(w0, w1)
+    results: list = [None, None]
+
+    def work(i: int) -> None:
+        for _ in range(3):
+            results[i] = sessions[i].set_attributes(values[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        assert np.array_equal(results[i].image, expected[i])
+        assert sessions[i].values == values[i]
+
+
+def test_mask_edit_by_seg_to_face_shows_only_over_the_change(gan, networks, astronaut) -> None:
+    s = Session.from_photo(astronaut, engine="gan")
+    new = s.labels.copy()
+    mouth = np.isin(new, COMPONENTS["mouth"])
+    new[dilate(mouth, 6) & (new == INDEX["skin"])] = INDEX["u_lip"]
+    _reset(networks)
+    r = s.edit_mask(new)
+    assert networks["seg2face"].calls == 1 and CountingGenerator.calls == 1
+    assert "segmentation-to-face" in r.message and r.engine == "gan"
+    changed = np.any(r.crop != s.crop, -1)
+    assert changed.any() and not (changed & ~dilate(new != s.initial_labels, 40)).any()
+    gan.seg2face = None
+    with pytest.raises(UnsupportedEditError, match="lite engine"):
+        s.edit_mask(_paint_more(new))
+
+
+def _paint_more(labels: np.ndarray) -> np.ndarray:
+    out = labels.copy()
+    out[dilate(labels == INDEX["hair"], 10) & (labels == INDEX["background"])] = INDEX["hair"]
+    return out
+
+
+def test_swap_reencodes_the_composite_and_keeps_the_rest(gan, networks, astronaut) -> None:
+    s = Session.from_photo(astronaut, engine="gan")
+    reference = np.ascontiguousarray(astronaut[:, ::-1])
+    _reset(networks)
+    r = s.swap(reference, ["mouth"])
+    # The reference is aligned and parsed (no inversion), the composite encoded once, generated once;
+    # the new face's W+ is reused for the next slider move.
+    assert networks["encoder"].calls == 1 and CountingGenerator.calls == 1
+    assert "re-encoded composite" in r.message and r.image.shape == astronaut.shape
+    changed = np.any(r.crop != s.crop, -1)
+    near = dilate(np.isin(s.initial_labels, COMPONENTS["mouth"]) | np.isin(s.labels, COMPONENTS["mouth"]), 40)
+    assert changed.any() and not (changed & ~near).any()
+    _reset(networks)
+    s.set_attributes({"smile": 1.0})
+    assert networks["encoder"].calls == 0 and CountingGenerator.calls == 1
