@@ -143,8 +143,8 @@ def photo_input(**kwargs: Any) -> gr.Image:
 
 def badge(engine: str, device: str, message: str = "") -> str:
     """HTML badge naming the engine and device (and the backend's note, if any)."""
-    kind = "gan" if engine.lower() == "gan" else "lite"
-    label = "GAN engine" if kind == "gan" else "lite engine"
+    kind = "gan" if "gan" in engine.lower() else "lite"
+    label = {"gan": "GAN engine", "lite": "lite engine"}.get(engine.lower(), f"{engine} engines")
     note = f'<span class="fe-note">{html.escape(message)}</span>' if message else ""
     return (
         f'<div class="fe-badge"><span class="fe-pill fe-{kind}">{label}</span>'
@@ -203,7 +203,7 @@ def _slider_updates(names: list[str], values: dict[str, float] | None = None) ->
 
 
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
-    """(state, before/after, download, badge, canvas) after an edit."""
+    """(state, before/after, download, badge, canvas) after an edit: the canvas shows the edited crop."""
     session = state.session
     download = state.save_png(result.image, stem)
     return (
@@ -211,8 +211,13 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         (session.original, result.image),
         download,
         badge(result.engine, result.device, result.message),
-        editor_value(session.crop, session.labels),
+        editor_value(result.crop, session.labels),
     )
+
+
+def _current_sliders(session: Any) -> list[Any]:
+    """Slider updates showing the session's current values (after undo/redo)."""
+    return _slider_updates(list(session.attribute_names()), dict(getattr(session, "values", {}) or {}))
 
 
 @_gpu
@@ -291,17 +296,17 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_slider_updates(names))
+        return (*_result_outputs(state, result, "attributes"), *_current_sliders(state.session))
 
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return _result_outputs(state, state.session.undo(), "undo")
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_current_sliders(state.session))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return _result_outputs(state, state.session.redo(), "redo")
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_current_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
             "reset": reset, "undo": undo, "redo": redo}
@@ -415,7 +420,7 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
-        undo.click(h["undo"], [state], edited, api_name="undo", **gpu)
-        redo.click(h["redo"], [state], edited, api_name="redo", **gpu)
+        undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
+        redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
