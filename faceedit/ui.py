@@ -185,7 +185,11 @@ def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
     rgba = np.asarray(paint)
     if not (rgba[..., 3] >= PAINT_ALPHA_THRESHOLD).any():
         raise InvalidArgumentError("The paint layer is empty: draw over the face with a class colour first.")
-    return L.color_to_labels(rgba, alpha_threshold=PAINT_ALPHA_THRESHOLD, fill=old)
+    new = L.color_to_labels(rgba, alpha_threshold=PAINT_ALPHA_THRESHOLD, fill=old)
+    if np.array_equal(new, old):
+        raise InvalidArgumentError("The paint does not change any class: paint a different colour than the "
+                                   "class already there (e.g. hair colour over the forehead to grow the hair).")
+    return new
 
 
 def _slider_updates(names: list[str], values: dict[str, float] | None = None) -> list[Any]:
