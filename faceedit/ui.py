@@ -1,0 +1,430 @@
+"""The Gradio page: upload a portrait, then paint its label map, swap components or move sliders.
+
+The Blocks here only wire components to the backend (:class:`faceedit.session.Session`); no image
+maths beyond turning the painted canvas back into a label map.  :func:`build_demo` returns the
+Blocks without launching it, so tests and ``app.py`` share one definition.
+
+* Per-user data (the :class:`Session`, the files offered for download) lives in ``gr.State`` and is
+  freed by its ``delete_callback``; the only module-level objects are constants.
+* Every event that runs a model shares ``concurrency_id="gpu"`` and has an ``api_name``
+  (``/parse``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/reset``, ``/undo``, ``/redo``), so
+  ``gradio_client`` scripts drive the same code as the page.
+* Backend errors (:class:`~faceedit.errors.FaceEditError`) become ``gr.Error`` with their own
+  message; anything unexpected is logged and shown as a short apology, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from faceedit import labels as L
+from faceedit.device import describe_device
+from faceedit.errors import FaceEditError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+#: Largest upload gradio accepts (the backend then applies its own pixel and side limits).
+MAX_FILE_SIZE = "25mb"
+#: Slider range of every attribute (units of the direction's own scale).
+SLIDER_LIMIT = 3.0
+#: Slider slots; the page shows as many as the session's engine has attributes.
+MAX_SLIDERS = 24
+#: Simultaneous model runs across all users (one GPU, or a few CPU cores).
+CONCURRENCY = int(os.environ.get("FACEEDIT_CONCURRENCY", "1"))
+#: Brush colours: exactly the 19 class colours, as ``#rrggbb``.
+BRUSH_COLORS: list[str] = ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in L.PALETTE]
+#: How strongly the label colours cover the photo on the paint canvas.
+OVERLAY_OPACITY = 0.55
+#: Painted pixels with at least this alpha count as paint; fainter ones keep their old label.
+PAINT_ALPHA_THRESHOLD = 128
+#: Seconds an idle user's session is kept.
+SESSION_TTL = 2 * 60 * 60
+
+COMPONENT_CHOICES: list[str] = list(L.COMPONENTS)
+
+
+def _gpu(fn: Callable) -> Callable:
+    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces; the function itself everywhere else."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=120)(fn)
+
+
+# --------------------------------------------------------------------------- per-user state
+
+
+@dataclass
+class UserState:
+    """One browser tab's photo session and the files it offered for download."""
+
+    session: Any  # faceedit.session.Session
+    photo: str  # path of the uploaded photo (to re-run with another face)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
+
+    def save_png(self, image: np.ndarray, stem: str) -> str:
+        """Write ``image`` losslessly for the download button; returns the path."""
+        path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
+        Image.fromarray(image).save(path)
+        return str(path)
+
+
+def free_state(state: UserState | None) -> None:
+    """``delete_callback`` of the per-user state: drop the session and its files."""
+    if isinstance(state, UserState):
+        shutil.rmtree(state.workdir, ignore_errors=True)
+        state.session = None
+
+
+def _require(state: UserState | None) -> UserState:
+    if not isinstance(state, UserState) or state.session is None:
+        raise InvalidArgumentError("Upload a portrait (or pick an example) first.")
+    return state
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Turn backend errors into ``gr.Error`` with their message; log anything unexpected."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except FaceEditError as err:
+            raise gr.Error(str(err), title=type(err).__name__.removesuffix("Error") or "Error") from None
+        except Exception as err:  # noqa: BLE001 - last line of defence before the browser
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(
+                f"Something went wrong on our side ({type(err).__name__}); the details are in the server log."
+            ) from None
+
+    return wrapper
+
+
+def photo_input(**kwargs: Any) -> gr.Image:
+    """``gr.Image`` that hands the uploaded file's path to the backend unopened.
+
+    gradio's own preprocessing opens the upload with PIL, so a non-image fails before our code
+    runs and the user sees a bare "Error".  Here the backend's loader checks the file and raises
+    its typed error (not an image, too large, too small) with a message the page can show.
+    (An instance override, not a subclass: gradio writes a .pyi beside every Component subclass.)
+    """
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    default = image.preprocess
+
+    def preprocess(payload: Any) -> str | None:
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return default(payload)
+
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
+
+
+# --------------------------------------------------------------------------- view helpers
+
+
+def badge(engine: str, device: str, message: str = "") -> str:
+    """HTML badge naming the engine and device (and the backend's note, if any)."""
+    kind = "gan" if "gan" in engine.lower() else "lite"
+    label = {"gan": "GAN engine", "lite": "lite engine"}.get(engine.lower(), f"{engine} engines")
+    note = f'<span class="fe-note">{html.escape(message)}</span>' if message else ""
+    return (
+        f'<div class="fe-badge"><span class="fe-pill fe-{kind}">{label}</span>'
+        f'<span class="fe-pill fe-device">{html.escape(device)}</span>{note}</div>'
+    )
+
+
+def legend_html() -> str:
+    """The brush palette as swatches with class names."""
+    items = "".join(
+        f'<span class="fe-swatch"><i style="background:{colour}"></i>{html.escape(L.DISPLAY_NAMES[name])}</span>'
+        for name, colour in zip(L.CLASSES, BRUSH_COLORS)
+    )
+    return f'<div class="fe-legend">{items}</div>'
+
+
+def editor_value(crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
+    """Canvas content: the label colours over the aligned crop, and an empty paint layer."""
+    colours = L.labels_to_color(label_map).astype(np.float32)
+    shown = (1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours
+    return {"background": shown.round().astype(np.uint8), "layers": [], "composite": None}
+
+
+def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
+    """Label map from the editor's paint layers: nearest palette colour where painted, else ``old``."""
+    layers = [np.asarray(layer) for layer in (value or {}).get("layers") or [] if layer is not None]
+    if not layers:
+        raise InvalidArgumentError("Paint on the label map first: pick a class colour and draw over the face.")
+    height, width = old.shape
+    paint = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    for layer in layers:
+        if layer.ndim != 3 or layer.shape[2] != 4:
+            raise InvalidArgumentError(f"A paint layer must be an RGBA image; got shape {layer.shape}.")
+        img = Image.fromarray(layer.astype(np.uint8), "RGBA")
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.NEAREST)
+        paint = Image.alpha_composite(paint, img)
+    rgba = np.asarray(paint)
+    if not (rgba[..., 3] >= PAINT_ALPHA_THRESHOLD).any():
+        raise InvalidArgumentError("The paint layer is empty: draw over the face with a class colour first.")
+    new = L.color_to_labels(rgba, alpha_threshold=PAINT_ALPHA_THRESHOLD, fill=old)
+    if np.array_equal(new, old):
+        raise InvalidArgumentError("The paint does not change any class: paint a different colour than the "
+                                   "class already there (e.g. hair colour over the forehead to grow the hair).")
+    return new
+
+
+def _slider_updates(names: list[str], values: dict[str, float] | None = None) -> list[Any]:
+    values = values or {}
+    updates = []
+    for i in range(MAX_SLIDERS):
+        if i < len(names):
+            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), value=values.get(names[i], 0.0)))
+        else:
+            updates.append(gr.update(visible=False, value=0.0))
+    return updates
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
+    """(state, before/after, download, badge, canvas) after an edit: the canvas shows the edited crop."""
+    session = state.session
+    download = state.save_png(result.image, stem)
+    return (
+        state,
+        (session.original, result.image),
+        download,
+        badge(result.engine, result.device, result.message),
+        editor_value(result.crop, session.labels),
+    )
+
+
+def _current_sliders(session: Any) -> list[Any]:
+    """Slider updates showing the session's current values (after undo/redo)."""
+    return _slider_updates(list(session.attribute_names()), dict(getattr(session, "values", {}) or {}))
+
+
+@_gpu
+def _load(photo: str, face_index: int, engine: str | None) -> Any:
+    from faceedit.session import Session
+
+    return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine)
+
+
+def make_handlers(engine: str | None) -> dict[str, Callable]:
+    """The event handlers, closed over the engine choice (``None`` = pick from the weights present)."""
+
+    @_user_errors
+    def parse(photo: str | None, face_index: int | None, old: UserState | None,
+              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
+        free_state(old)
+        if photo is None:
+            return (None, None, None, badge_idle(),
+                    None, gr.update(choices=[], value=None, visible=False), {}, *_slider_updates([]))
+        progress(0.1, desc="Finding, aligning and parsing the face…")
+        session = _load(photo, face_index or 0, engine)
+        state = UserState(session=session, photo=photo)
+        faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
+        names = list(session.attribute_names())
+        info = {
+            "engine": session.engine_name,
+            "device": describe_device(),
+            "faces": session.num_faces,
+            "face_index": int(face_index or 0),
+            "size": list(session.original.shape[:2]),
+            "attributes": names,
+        }
+        return (
+            state,
+            (session.original, session.original),
+            state.save_png(session.original, "original"),
+            badge(session.engine_name, describe_device(), "Face found and parsed: paint, swap or slide."),
+            editor_value(session.crop, session.labels),
+            gr.update(choices=faces, value=int(face_index or 0), visible=session.num_faces > 1),
+            info,
+            *_slider_updates(names),
+        )
+
+    @_gpu
+    @_user_errors
+    def edit_mask(state: UserState | None, canvas: dict[str, Any] | None,
+                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        state = _require(state)
+        new_labels = painted_labels(canvas, state.session.labels)
+        progress(0.2, desc="Redrawing the face from the painted map…")
+        return _result_outputs(state, state.session.edit_mask(new_labels), "mask-edit")
+
+    @_gpu
+    @_user_errors
+    def swap(state: UserState | None, reference: str | None, components: list[str] | None,
+             progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        state = _require(state)
+        if reference is None:
+            raise InvalidArgumentError("Upload a reference portrait to take the components from.")
+        if not components:
+            raise InvalidArgumentError(f"Tick at least one component to swap: {', '.join(COMPONENT_CHOICES)}.")
+        progress(0.2, desc=f"Swapping {', '.join(components)}…")
+        return _result_outputs(state, state.session.swap(reference, list(components)), "swap")
+
+    @_gpu
+    @_user_errors
+    def attributes(state: UserState | None, *values: float) -> tuple[Any, ...]:
+        state = _require(state)
+        names = list(state.session.attribute_names())
+        chosen = {name: float(v or 0.0) for name, v in zip(names, values)}
+        return _result_outputs(state, state.session.set_attributes(chosen), "attributes")
+
+    @_gpu
+    @_user_errors
+    def reset(state: UserState | None) -> tuple[Any, ...]:
+        state = _require(state)
+        names = list(state.session.attribute_names())
+        result = state.session.set_attributes(dict.fromkeys(names, 0.0))
+        return (*_result_outputs(state, result, "attributes"), *_current_sliders(state.session))
+
+    @_user_errors
+    def undo(state: UserState | None) -> tuple[Any, ...]:
+        state = _require(state)
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_current_sliders(state.session))
+
+    @_user_errors
+    def redo(state: UserState | None) -> tuple[Any, ...]:
+        state = _require(state)
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_current_sliders(state.session))
+
+    return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
+            "reset": reset, "undo": undo, "redo": redo}
+
+
+def badge_idle() -> str:
+    """Badge shown before any photo: the engine is chosen per photo from the weights present."""
+    return badge("lite", describe_device(), "Upload a portrait to start.")
+
+
+# --------------------------------------------------------------------------- page
+
+CSS = """
+.fe-header h1 {margin-bottom: 0}
+.fe-header p {margin-top: .2em; opacity: .8}
+.fe-badge {display: flex; flex-wrap: wrap; gap: .4em; align-items: center; font-size: .9em}
+.fe-pill {border-radius: 999px; padding: .15em .75em; font-weight: 600; color: white}
+.fe-lite {background: #0f766e} .fe-gan {background: #7c3aed} .fe-device {background: #475569}
+.fe-note {opacity: .85}
+.fe-legend {display: flex; flex-wrap: wrap; gap: .25em .9em; font-size: .82em}
+.fe-swatch {display: inline-flex; align-items: center; gap: .35em; white-space: nowrap}
+.fe-swatch i {display: inline-block; width: 1em; height: 1em; border-radius: 3px; border: 1px solid #8886}
+"""
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Options ``app.py`` and the tests pass to ``demo.launch`` (gradio 6 takes theme and CSS there)."""
+    return {"theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE}
+
+
+def build_demo(engine: str | None = None) -> gr.Blocks:
+    """The whole page as ``gr.Blocks`` (not launched). ``engine``: "lite", "gan" or None (auto)."""
+    h = make_handlers(engine)
+    with gr.Blocks(title="faceedit: portrait editing") as demo:
+        state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=free_state)
+        gr.Markdown(
+            "# faceedit\nPaint a portrait's face map, swap eyes, nose or mouth from another face, or move "
+            "attribute sliders. Every edit is pasted back into your full photo.",
+            elem_classes="fe-header",
+        )
+        status = gr.HTML(badge_idle(), elem_id="fe-badge")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=320):
+                photo = photo_input(label="Your portrait",
+                                   sources=["upload", "clipboard", "webcam"], height=340, elem_id="fe-photo")
+                face = gr.Dropdown(label="Several faces found: edit this one", choices=[], visible=False,
+                                   interactive=True, elem_id="fe-face")
+                gr.Examples(
+                    examples=[[str(ASSETS / n)] for n in ("astronaut.png", "grace_hopper.jpg", "two_faces.jpg")
+                              if (ASSETS / n).exists()],
+                    inputs=[photo], label="Examples (public domain, see assets/LICENSES.md)",
+                )
+            with gr.Column(scale=6, min_width=360):
+                compare = gr.ImageSlider(label="Before / after", type="numpy", format="png", interactive=False,
+                                         max_height=520, elem_id="fe-result")
+                with gr.Row():
+                    undo = gr.Button("↶ Undo", size="sm", elem_id="fe-undo")
+                    redo = gr.Button("↷ Redo", size="sm", elem_id="fe-redo")
+                    download = gr.DownloadButton("⬇ Full-resolution PNG", size="sm",
+                                                 variant="primary", elem_id="fe-download")
+        with gr.Tabs():
+            with gr.Tab("Paint mask", id="paint"):
+                gr.Markdown("Each colour is one face class. Paint where a class should be (e.g. widen the "
+                            "lips, grow the hair), then **Apply**. The eraser takes paint back; unpainted "
+                            "pixels keep their class.")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        canvas = gr.ImageEditor(
+                            label="Label map over the aligned face", type="numpy", image_mode="RGBA",
+                            format="png", sources=[], transforms=[],
+                            brush=gr.Brush(colors=BRUSH_COLORS, default_color=BRUSH_COLORS[L.INDEX["skin"]],
+                                           color_mode="fixed", default_size=12),
+                            eraser=gr.Eraser(default_size=16),
+                            layers=gr.LayerOptions(allow_additional_layers=False, layers=["paint"]),
+                            canvas_size=(512, 512), height=560, elem_id="fe-canvas",
+                        )
+                    with gr.Column(scale=1, min_width=220):
+                        gr.HTML(legend_html(), label="Legend")
+                        apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
+            with gr.Tab("Swap components", id="swap"):
+                with gr.Row(equal_height=False):
+                    reference = photo_input(label="Reference portrait",
+                                            sources=["upload", "clipboard"], height=300, elem_id="fe-reference")
+                    with gr.Column():
+                        parts = gr.CheckboxGroup(COMPONENT_CHOICES, value=["eyes"], label="Take these from the reference",
+                                                 elem_id="fe-parts")
+                        do_swap = gr.Button("Swap", variant="primary", elem_id="fe-swap")
+                        gr.Examples(examples=[[str(ASSETS / "grace_hopper.jpg")], [str(ASSETS / "astronaut.png")]],
+                                    inputs=[reference], label="Reference examples")
+            with gr.Tab("Attributes", id="attributes"):
+                gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The edit runs when you let go.")
+                sliders = []
+                with gr.Row():
+                    for i in range(MAX_SLIDERS):
+                        sliders.append(gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1,
+                                                 label=f"attribute {i + 1}", visible=False, min_width=240,
+                                                 elem_id=f"fe-slider-{i}"))
+                reset = gr.Button("Reset all sliders", elem_id="fe-reset")
+        with gr.Accordion("Details (engine, faces, attributes)", open=False):
+            info = gr.JSON(label="Session", elem_id="fe-info")
+
+        gpu = {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}
+        edited = [state, compare, download, status, canvas]
+        parse_outputs = [state, compare, download, status, canvas, face, info, *sliders]
+        photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
+        face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
+        apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
+        do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
+        for slider in sliders:
+            slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
+                           else False, show_progress="minimal", trigger_mode="always_last", **gpu)
+        reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
+        undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
+        redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo

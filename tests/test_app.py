@@ -1,0 +1,138 @@
+"""The web app through its public API: gradio_client against the page served on 127.0.0.1.
+
+Each endpoint runs the real backend (lite engine, offline, CPU) on real photos from assets/ and
+must hand back an image of the uploaded photo's own size; bad uploads come back as readable errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceedit import labels as L
+
+REPO = Path(__file__).resolve().parents[1]
+HOPPER = REPO / "assets" / "grace_hopper.jpg"  # 512 wide, 600 high: catches any width/height swap
+ASTRONAUT = REPO / "assets" / "astronaut.png"
+TWO_FACES = REPO / "assets" / "two_faces.jpg"
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    from faceedit.ui import build_demo, launch_kwargs
+
+    demo = build_demo(engine="lite")
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+def _client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=True)
+
+
+def _size(path: str) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
+
+
+def _after(compare) -> str:
+    """Path of the "after" image of an ImageSlider output (a pair of image paths)."""
+    assert isinstance(compare, (list, tuple)) and len(compare) == 2, compare
+    return compare[1]
+
+
+def _lip_paint(tmp_path: Path) -> str:
+    """An RGBA paint layer over the 512 px aligned crop: a larger lower lip than any real one."""
+    layer = np.zeros((512, 512, 4), np.uint8)
+    yy, xx = np.mgrid[:512, :512]
+    blob = ((yy - 380) / 18.0) ** 2 + ((xx - 256) / 60.0) ** 2 < 1
+    layer[blob, :3] = L.PALETTE[L.INDEX["l_lip"]]
+    layer[blob, 3] = 255
+    path = tmp_path / "paint.png"
+    Image.fromarray(layer, "RGBA").save(path)
+    return str(path)
+
+
+def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    client = _client(app_url)
+    width, height = _size(str(HOPPER))
+    out = client.predict(handle_file(str(HOPPER)), api_name="/parse")
+    compare, info = out[0], out[5]
+    assert _size(_after(compare)) == (width, height)
+    assert info["engine"] == "lite" and info["faces"] == 1
+    names = info["attributes"]
+    assert "smile" in names
+    sliders = len(out) - 6
+
+    edited = client.predict(
+        {"background": None, "layers": [handle_file(_lip_paint(tmp_path))], "composite": None},
+        api_name="/edit_mask",
+    )
+    assert _size(_after(edited[0])) == (width, height)
+    assert _size(edited[1]) == (width, height), "the download is the full-resolution photo"
+    assert "lite engine" in edited[2]
+
+    swapped = client.predict(handle_file(str(ASTRONAUT)), ["eyes", "mouth"], api_name="/swap")
+    assert _size(_after(swapped[0])) == (width, height)
+
+    values = [0.0] * sliders
+    values[names.index("smile")] = 2.0
+    smiled = client.predict(*values, api_name="/attributes")
+    smile_path = _after(smiled[0])
+    assert _size(smile_path) == (width, height)
+    smile = np.asarray(Image.open(smile_path).convert("RGB"))
+    original = np.asarray(Image.open(HOPPER).convert("RGB"))
+    assert np.abs(smile.astype(int) - original).max() > 0, "a smile of +2 must change the photo"
+
+    undone = client.predict(api_name="/undo")
+    assert _size(_after(undone[0])) == (width, height)
+    redone = client.predict(api_name="/redo")
+    assert np.array_equal(np.asarray(Image.open(_after(redone[0])).convert("RGB")), smile)
+
+    reset = client.predict(api_name="/reset")
+    assert _size(_after(reset[0])) == (width, height)
+
+
+def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is a text file, not a photo\n")
+    with pytest.raises(AppError) as caught:
+        _client(app_url).predict(handle_file(str(fake)), api_name="/parse")
+    message = str(caught.value)
+    assert "image" in message.lower()
+    assert "Traceback" not in message and "File \"" not in message
+
+
+def test_edit_before_upload_says_what_to_do(app_url):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Upload a portrait"):
+        _client(app_url).predict(api_name="/undo")
+
+
+def test_two_faces_can_be_chosen(app_url):
+    from gradio_client import handle_file
+
+    client = _client(app_url)
+    first = client.predict(handle_file(str(TWO_FACES)), api_name="/parse")
+    assert first[5]["faces"] == 2
+    second = client.predict(handle_file(str(TWO_FACES)), 1, api_name="/choose_face")
+    assert second[5]["face_index"] == 1
+    assert _size(_after(second[0])) == _size(str(TWO_FACES))
+    crop_a = np.asarray(Image.open(first[3]["background"]))
+    crop_b = np.asarray(Image.open(second[3]["background"]))
+    assert crop_a.shape == crop_b.shape and np.abs(crop_a.astype(int) - crop_b).mean() > 10, \
+        "choosing the other face must show the other face on the canvas"

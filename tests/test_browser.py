@@ -1,0 +1,129 @@
+"""The page in a real browser: headless Debian chromium driven by Playwright.
+
+A person's path through the app: open the page, upload a portrait, paint a stroke on the label
+canvas with a class colour, apply it and see the edited photo; then move the smile slider and see
+the photo change again.  Screenshots of every step go to ``test-artifacts/`` (gitignored; CI keeps
+them as artifacts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faceedit import labels as L
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Seconds to wait for one backend call to show up in the page.
+STEP_TIMEOUT_MS = 45_000
+
+AFTER_SRC = "() => { const imgs = document.querySelectorAll('#fe-result img'); " \
+            "return imgs.length ? imgs[imgs.length - 1].getAttribute('src') : null; }"
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    from faceedit.ui import build_demo, launch_kwargs
+
+    demo = build_demo(engine="lite")
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does this as root)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.set_default_timeout(STEP_TIMEOUT_MS)
+            tab.goto(app_url)
+            yield tab
+        finally:
+            browser.close()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+def _wait_new_result(page, old_src: str | None, name: str) -> str:
+    """Wait until the "after" image changes (or an error toast shows, which fails the test)."""
+    page.wait_for_function(f"(old) => ({AFTER_SRC})() !== old || document.querySelector('.toast-body')",
+                           arg=old_src)
+    _shot(page, name)
+    toasts = page.locator(".toast-body").all_inner_texts()
+    assert not toasts, f"the page showed an error: {toasts}"
+    return page.evaluate(AFTER_SRC)
+
+
+def test_upload_paint_apply_and_slide(page):
+    page.wait_for_selector("#fe-photo")
+
+    page.locator("#fe-photo input[type=file]").set_input_files(str(REPO / "assets" / "astronaut.png"))
+    page.wait_for_function("document.querySelector('#fe-badge').innerText.includes('parsed')")
+    page.wait_for_function(f"({AFTER_SRC})() !== null")
+    badge = page.locator("#fe-badge").inner_text()
+    assert "lite engine" in badge and "cpu" in badge
+    _shot(page, "1-uploaded")
+
+    # Pick the hair colour from the fixed palette and paint a stroke across the forehead (skin).
+    canvas = page.locator("#fe-canvas")
+    canvas.locator("button[aria-label='Color']").click()
+    hair = "rgb({}, {}, {})".format(*map(int, L.PALETTE[L.INDEX["hair"]]))
+    canvas.locator(f"button[style*='background-color: {hair}']").click()
+    box = canvas.locator("canvas").first.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 200
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    side = min(box["width"], box["height"])  # the 512 px crop is shown as a square in the middle
+    forehead_y = cy - side * 0.17
+    page.mouse.move(cx - side * 0.15, forehead_y)
+    page.mouse.down()
+    for step in range(1, 5):  # few events: every one repaints a software-rendered WebGL canvas
+        page.mouse.move(cx - side * 0.15 + step * side * 0.075, forehead_y + (step % 2) * 4)
+    page.mouse.up()
+    canvas.screenshot(path=str(ARTIFACTS / "browser-2-painted.png"))
+
+    before = page.evaluate(AFTER_SRC)
+    page.locator("#fe-apply").click()
+    painted = _wait_new_result(page, before, "3-applied")
+    assert painted
+
+    # Attributes tab: drag the smile slider to the right and let go.
+    page.get_by_role("tab", name="Attributes").click()
+    smile = page.locator("[id^='fe-slider-']").filter(has_text="smile")
+    assert smile.count() == 1
+    track = smile.locator("input[type=range]")
+    tbox = track.bounding_box()
+    assert tbox
+    y = tbox["y"] + tbox["height"] / 2
+    page.mouse.move(tbox["x"] + tbox["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(tbox["x"] + tbox["width"] * 0.85, y, steps=8)
+    page.mouse.up()
+    value = float(smile.locator("input[type=number]").input_value())
+    assert value > 1.0
+    smiled = _wait_new_result(page, painted, "4-smile")
+    assert smiled != painted
+
