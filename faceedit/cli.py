@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.swap",
     "faceedit.commands.directions",
     "faceedit.commands.weights",
+    "faceedit.commands.random",
 )
 
 

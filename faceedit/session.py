@@ -132,6 +132,15 @@ class Session:
         session._engine("attributes").prepare(photo.face)
         return session
 
+    @classmethod
+    def from_seed(cls, seed: int, truncation: float = 0.7, mix: Any = None, engine: str | None = None) -> Session:
+        """A generated StyleGAN2 face (no photo): its W+ is known exactly, so nothing is inverted and
+        results are the generated image itself (no paste-back); ``mix=(seed2, "coarse"|"middle"|"fine")``
+        mixes styles. See :mod:`faceedit.random_faces`."""
+        from faceedit.random_faces import session_from_seed
+
+        return session_from_seed(seed, truncation=truncation, mix=mix, engine=engine)
+
     # ------------------------------------------------------------------ state
     @property
     def crop(self) -> np.ndarray:
