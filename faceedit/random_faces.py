@@ -271,22 +271,25 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def entanglement_strips(generator: Any, w_plus: Any, directions: Any, name: str, condition: str,
-                        alphas: Sequence[float] = STRIP_ALPHAS) -> EntanglementView:
+                        alphas: Sequence[float] | None = None) -> EntanglementView:
     """``name`` at each α (top row) and ``name`` conditioned on ``condition`` (bottom row).
 
     Uses :meth:`DirectionLibrary.apply` with ``conditions={name: [condition]}`` (InterfaceGAN's
-    conditional manipulation); one generator call per row.
+    conditional manipulation).  Each frame is generated on its own (α = 0 once, shared by both
+    rows), so a frame is bit-identical to the slider edit with the same value.
     """
-    import torch
-
     if name == condition:
         raise InvalidArgumentError(f"Condition {name!r} on a different attribute, not on itself.")
     primal, cond = directions.get(name), directions.get(condition)
-    alphas = tuple(float(a) for a in alphas)
-    rows = []
-    for conds in (None, {name: [condition]}):
-        batch = torch.cat([directions.apply(w_plus, {name: a}, conditions=conds) for a in alphas])
-        rows.append(list(synthesize(generator, batch)))
+    alphas = tuple(float(a) for a in (STRIP_ALPHAS if alphas is None else alphas))
+    frames: dict[tuple[bool, float], np.ndarray] = {}
+    for keep in (False, True):
+        for a in alphas:
+            key = (keep and a != 0, a)
+            if key not in frames:
+                moved = directions.apply(w_plus, {name: a}, conditions={name: [condition]} if keep else None)
+                frames[key] = synthesize(generator, moved)[0]
+    rows = [[frames[(keep and a != 0, a)] for a in alphas] for keep in (False, True)]
     conditioned = directions.conditioned(name, [condition])
     view = EntanglementView(name, condition, alphas, rows[0], rows[1],
                             cosine=_cosine(primal.vector, cond.vector),
