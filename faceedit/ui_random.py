@@ -97,6 +97,28 @@ def _default_send(session: Any) -> Any:
     return state
 
 
+def send_to_editor(session: Any) -> tuple[Any, ...]:
+    """What the app's ``/parse`` event returns, for a generated session: pass it as ``on_send`` with
+    ``send_outputs=[state, compare, download, status, canvas, face, info, *sliders]``."""
+    from faceedit.device import describe_device
+    from faceedit.ui import _slider_updates, badge, editor_value
+
+    state = _default_send(session)
+    names = list(session.attribute_names())
+    info = {"engine": session.engine_name, "device": describe_device(), "faces": 1, "face_index": 0,
+            "size": list(session.original.shape[:2]), "attributes": names, "generated": session.describe()}
+    return (
+        state,
+        (session.original, session.original),
+        state.photo,
+        badge(session.current.engine, session.current.device, f"{session.describe()}: paint, swap or slide."),
+        editor_value(session.crop, session.labels),
+        gr.update(choices=[], value=None, visible=False),
+        info,
+        *_slider_updates(names),
+    )
+
+
 def build_random_tab(state: gr.State, on_send: Callable[[Any], Any] | None = None,
                      send_outputs: Sequence[Any] | None = None, engine: str | None = None,
                      gpu: dict[str, Any] | None = None) -> dict[str, Any]:
