@@ -1,0 +1,66 @@
+"""Timings of random faces: mean latent, seed → W+, one face, a slider move on a generated session.
+
+Run: ``python benchmarks/random_faces.py --size 256 --threads 2`` (CPU; ``--size 1024 --channel-multiplier 2``
+for the FFHQ config-f shape). The generator has seeded random weights in the published layout (no published
+weights needed): timings depend on the shape only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def _time(fn, repeat: int) -> float:
+    fn()  # warm up
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--channel-multiplier", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from faceedit import random_faces as rf
+    from faceedit.directions import Direction, DirectionLibrary
+    from faceedit.engines import base
+    from faceedit.engines.gan import GanEngine
+    from faceedit.models.stylegan2 import Generator
+    from faceedit.session import Session
+
+    torch.manual_seed(0)
+    g = Generator(args.size, channel_multiplier=args.channel_multiplier).eval().requires_grad_(False)
+    rng = np.random.default_rng(0)
+    lib = DirectionLibrary([Direction(n, rng.standard_normal((1, 512)), scale=3.0) for n in ("smile", "age")])
+    base._capabilities = lambda: {"random": True}
+    base._engines["gan"] = GanEngine(generator=g, directions=lib, device="cpu")
+
+    t0 = time.perf_counter()
+    rf.mean_w(g)
+    rows = [("mean latent (4096 samples, once per generator)", time.perf_counter() - t0)]
+    rows.append(("seed → W+ (mapping, truncation)", _time(lambda: rf.seed_w_plus(g, 42, 0.7), 10)))
+    rows.append(("one face (seed → image)", _time(lambda: rf.random_face(g, 42, 0.7), args.repeat)))
+    t0 = time.perf_counter()
+    s = Session.from_seed(42, truncation=0.7)
+    rows.append(("Session.from_seed (face + landmarks + parse)", time.perf_counter() - t0))
+    values = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
+    rows.append(("slider move on a generated session", _time(lambda: s.set_attributes({"smile": next(values)}),
+                                                              args.repeat)))
+    print(f"size {args.size}, channel multiplier {args.channel_multiplier}, threads {args.threads}, "
+          f"torch {torch.__version__}")
+    for name, sec in rows:
+        print(f"| {name} | {sec * 1000:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
