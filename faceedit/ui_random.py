@@ -33,7 +33,9 @@ def make_random_handlers(engine: str | None = None) -> dict[str, Callable]:
     from faceedit.ui import _user_errors
 
     def available() -> bool:
-        return engine != "lite" and rf.random_available()
+        from faceedit.engines.base import forced_engine
+
+        return (engine or forced_engine()) != "lite" and rf.random_available()
 
     def status() -> str:
         if not available():

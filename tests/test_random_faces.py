@@ -289,3 +289,49 @@ def test_without_generator_weights_the_lite_message_names_the_fetch_command(monk
     with gr.Blocks() as demo:
         parts = build_random_tab(gr.State(None))
     assert command in parts["status"].value and demo is not None
+
+
+class InvertingEncoder(nn.Module):
+    """Stands for e4e after a mask edit: returns a fixed W+ (the edited face is no longer the seed's)."""
+
+    calls = 0
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = w
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).calls += 1
+        return self.w.clone()
+
+
+def test_a_generated_face_takes_mask_edits_undo_and_sliders_like_a_photo(gan, networks, astronaut,
+                                                                         monkeypatch) -> None:
+    """A face the generator drew (here the astronaut's aligned crop stands for it: random weights draw no
+    face): the lite engine repaints it, the result is the image itself (no paste-back), sliders afterwards
+    re-invert once, undo walks back to the generated face."""
+    from faceedit.engines.lite import LiteEngine
+    from faceedit.labels import INDEX
+    from faceedit.session import prepare_photo
+
+    photo = prepare_photo(astronaut, size=256, parse=LiteEngine())
+    w = rf.seed_w_plus(networks["generator"], 42, 0.7)
+    encoder = InvertingEncoder(w + 0.1)
+    monkeypatch.setattr(gan, "encoder", encoder)
+    face = photo.face
+    face.cache.update({"gan": {"w": w}, "random": {"exact": True}})
+    s = rf.GeneratedSession(face, {"attributes": "gan", "mask_edit": "lite", "swap": "lite"}, seed=42,
+                            truncation=0.7, mix=None, directions=networks["directions"], face_found=True)
+    start = s.current.image
+    assert np.array_equal(start, face.crop)
+    new = s.labels.copy()
+    hair = s.labels == INDEX["hair"]
+    new[np.roll(hair, 6, axis=0) & (s.labels == INDEX["background"])] = INDEX["hair"]
+    edited = s.edit_mask(new)
+    assert edited.engine == "lite" and np.array_equal(edited.image, edited.crop)
+    assert edited.image.shape == face.crop.shape and not np.array_equal(edited.image, start)
+    _reset()
+    moved = s.set_attributes({"smile": 1.0})
+    assert InvertingEncoder.calls == 1 and CountingGenerator.calls == 1  # the edited face is inverted once
+    assert np.array_equal(moved.image, moved.crop) and not np.array_equal(moved.image, edited.image)
+    assert np.array_equal(s.undo().image, edited.image) and np.array_equal(s.undo().image, start)
