@@ -289,7 +289,18 @@ def test_offline_mode_fails_fast_and_clearly(hub: HubServer, use_manifest, monke
             blob_entry("ou", b"data", repo_id=None, url=f"{RAW}o/o.pt", filename="o.pt"),
         ]
     )
+    hub.add("org/repo", "cached.pt", b"cached")
+    use_manifest(
+        [
+            blob_entry("o", b"data", filename="o.pt"),
+            blob_entry("ou", b"data", repo_id=None, url=f"{RAW}o/o.pt", filename="o.pt"),
+            blob_entry("cached", b"cached", filename="cached.pt"),
+        ]
+    )
+    cached = weights.fetch("cached", progress=False)
+    hub.requests.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert weights.fetch("cached") == cached  # what is cached keeps working offline
     for name in ("o", "ou"):
         t0 = time.perf_counter()
         with pytest.raises(OfflineError, match="HF_HUB_OFFLINE=1.*weights import PATH --name"):
@@ -554,8 +565,15 @@ def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pyte
     caps = weights.capabilities()
     assert caps["swap"] and caps["mask_edit"] and not caps["parse"] and not caps["attributes"]
     # directions alone do not make attribute editing possible: an encoder is needed too
+    todo = weights.entries_for("attributes")
+    assert todo[0] == "e4e.ffhq_encode" and len(todo) == 1 + 42  # an encoder and every direction file
     weights.import_file(shared_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
     assert weights.capabilities()["attributes"] is False
+    assert weights.entries_for("attributes") == ["e4e.ffhq_encode"]
+    assert weights.entries_for("parse") == ["bisenet.celebamask_hq"]
+    assert weights.entries_for("swap") == []  # present; mask_edit likewise
+    with pytest.raises(InvalidArgumentError, match="one of: parse, invert"):
+        weights.entries_for("painting")
 
 
 # --- CLI ----------------------------------------------------------------------------------------------
@@ -585,7 +603,7 @@ def test_cli_list_fetch_verify_import(hub: HubServer, use_manifest, tmp_path: Pa
                  {"parse": [["a"]]})
     rc, out = run_cli(["weights", "list"], capsys)
     assert rc == 0 and "a " in out and "missing" in out and "parse=no" in out
-    rc, out = run_cli(["weights", "fetch", "a", "--quiet"], capsys)
+    rc, out = run_cli(["weights", "fetch", "--for", "parse", "--quiet"], capsys)  # what parsing needs
     assert rc == 0 and "a:" in out
     rc, out = run_cli(["weights", "list"], capsys)
     assert "present" in out and "parse=yes" in out
