@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.parse",
     "faceedit.commands.align",
     "faceedit.commands.weights",
+    "faceedit.commands.directions",
 )
 
 
