@@ -206,8 +206,8 @@ def _candidates(spec: WeightSpec) -> list[Path]:
     found = [_imported_path(spec)]
     if spec.url:
         found.append(_url_path(spec))
-    if spec.repo_id:
-        try:
+    if spec.repo_id and (_hub_cache() / f"models--{spec.repo_id.replace('/', '--')}").is_dir():
+        try:  # only import huggingface_hub (slow) when this repo has a cache folder
             from huggingface_hub import try_to_load_from_cache
 
             hit = try_to_load_from_cache(
@@ -413,6 +413,12 @@ def fetch(name: str, progress: bool = True) -> Path:
 
 
 def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
+    why = _unreachable(endpoint or "https://huggingface.co")
+    if why:
+        raise _offline_error(spec, f"the Hub {why}")
+
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -422,12 +428,6 @@ def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
         RevisionNotFoundError,
     )
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
-    why = _unreachable(endpoint or "https://huggingface.co")
-    if why:
-        raise _offline_error(spec, f"the Hub {why}")
     if not progress:
         disable_progress_bars()
     try:
