@@ -206,8 +206,8 @@ def _candidates(spec: WeightSpec) -> list[Path]:
     found = [_imported_path(spec)]
     if spec.url:
         found.append(_url_path(spec))
-    if spec.repo_id:
-        try:
+    if spec.repo_id and (_hub_cache() / f"models--{spec.repo_id.replace('/', '--')}").is_dir():
+        try:  # only import huggingface_hub (slow) when this repo has a cache folder
             from huggingface_hub import try_to_load_from_cache
 
             hit = try_to_load_from_cache(
@@ -413,6 +413,12 @@ def fetch(name: str, progress: bool = True) -> Path:
 
 
 def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
+    why = _unreachable(endpoint or "https://huggingface.co")
+    if why:
+        raise _offline_error(spec, f"the Hub {why}")
+
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -422,12 +428,6 @@ def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
         RevisionNotFoundError,
     )
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
-    why = _unreachable(endpoint or "https://huggingface.co")
-    if why:
-        raise _offline_error(spec, f"the Hub {why}")
     if not progress:
         disable_progress_bars()
     try:
@@ -572,7 +572,7 @@ def import_file(path: str | Path, name: str | None = None) -> Path:
         spec = spec_for(name)
     else:
         by_hash = [s for s in specs.values() if s.sha256 and s.sha256.lower() == sha]
-        by_name = [s for s in specs.values() if s.filename == src.name and s.kind != "folder"]
+        by_name = [s for s in specs.values() if s.filename and Path(s.filename).name == src.name and s.kind != "folder"]
         matches = by_hash or by_name
         if len(matches) != 1:
             what = "several entries" if matches else "no entry"
@@ -835,6 +835,27 @@ def clear_model_cache() -> None:
 def capability_requirements() -> dict[str, list[list[str]]]:
     """Per capability: groups of registry names; every group needs one present entry (globs allowed)."""
     return {k: [list(g) for g in v] for k, v in _read_manifest()[1].items()}
+
+
+def entries_for(capability: str) -> list[str]:
+    """The downloadable entries to fetch so that ``capability`` becomes available (empty when it already is).
+
+    Per requirement group that nothing present satisfies: every downloadable match of its globs (e.g. all
+    direction files: they are small and each one is a slider), else its first downloadable name.  Groups that
+    only manual downloads can satisfy are skipped (:func:`capabilities` stays False for them).
+    """
+    if capability not in CAPABILITIES:
+        raise InvalidArgumentError(f"unknown capability {capability!r}; one of: {', '.join(CAPABILITIES)}")
+    specs = registry()
+    wanted: list[str] = []
+    for group in capability_requirements().get(capability, []):
+        globbed = [n for p in group if any(c in p for c in "*?[") for n in fnmatch.filter(specs, p)]
+        plain = [p for p in group if p in specs]
+        if any(local_path(n) is not None for n in globbed + plain):
+            continue
+        fetchable = [n for n in globbed if specs[n].downloadable] or [n for n in plain if specs[n].downloadable][:1]
+        wanted += [n for n in fetchable if n not in wanted]
+    return wanted
 
 
 def capabilities() -> dict[str, bool]:

@@ -438,3 +438,18 @@ def test_scales_measured_on_generator_samples():
     assert measured.get("smile").scale == pytest.approx(expected, rel=0.02)
     assert measured.get("smile").scale_source == "samples"
     assert measured.get("pc").scale == 2.0 and lib.get("smile").scale == 1.0  # copy; GANSpace kept
+
+
+def test_parity_with_the_official_interfacegan_code():
+    """Reference outputs of genforce/interfacegan utils/manipulator.py (see tests/data/interfacegan/README.md)."""
+    from safetensors.numpy import load_file
+
+    ref = load_file(str(Path(__file__).parent / "data" / "interfacegan" / "reference.safetensors"))
+    result = train_boundary(ref["latents"], ref["scores"], chosen_ratio=0.1, split_ratio=1.0, seed=0)
+    assert (result.num_chosen, result.num_train, result.num_val) == (200, 200, 0)
+    assert float(np.sum(result.normal * ref["boundary"])) > 0.99999
+    np.testing.assert_allclose(result.normal, ref["boundary"], atol=5e-4)
+    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=1e-6)
+    np.testing.assert_allclose(
+        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=1e-6
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import importlib.util
 import io
 import json
 import pickle
@@ -289,7 +288,18 @@ def test_offline_mode_fails_fast_and_clearly(hub: HubServer, use_manifest, monke
             blob_entry("ou", b"data", repo_id=None, url=f"{RAW}o/o.pt", filename="o.pt"),
         ]
     )
+    hub.add("org/repo", "cached.pt", b"cached")
+    use_manifest(
+        [
+            blob_entry("o", b"data", filename="o.pt"),
+            blob_entry("ou", b"data", repo_id=None, url=f"{RAW}o/o.pt", filename="o.pt"),
+            blob_entry("cached", b"cached", filename="cached.pt"),
+        ]
+    )
+    cached = weights.fetch("cached", progress=False)
+    hub.requests.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert weights.fetch("cached") == cached  # what is cached keeps working offline
     for name in ("o", "ou"):
         t0 = time.perf_counter()
         with pytest.raises(OfflineError, match="HF_HUB_OFFLINE=1.*weights import PATH --name"):
@@ -466,24 +476,48 @@ def test_bisenet_checkpoint_loads_through_the_registry(hub: HubServer, use_manif
     assert BiSeNetParser(device="cpu").model is net2  # the parser shares the registry's model
 
 
+def test_rosinality_generator_loads_through_the_registry(hub: HubServer, use_manifest) -> None:
+    """``{'g_ema', 'latent_avg'}`` as convert_weight.py writes it (a 64 px, channel multiplier 1 generator)."""
+    from faceedit.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    g = Generator(64, channel_multiplier=1)
+    data = torch_bytes({"g_ema": g.state_dict(), "latent_avg": torch.randn(512)})
+    hub.add("akhaliq/jojogan-stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt", data)
+    entry = real_entry("stylegan2.ffhq", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    use_manifest([entry], {"random": [["stylegan2.ffhq"]]})
+    assert weights.capabilities()["random"] is False
+    weights.fetch("stylegan2.ffhq", progress=False)
+    assert weights.capabilities()["random"] is True
+    net = weights.load_model("stylegan2.ffhq", device="cpu")
+    assert type(net) is Generator and net.size == 64 and not net.training
+    for name, t in g.state_dict().items():
+        assert torch.equal(net.state_dict()[name], t), name
+
+
 @pytest.mark.parametrize("name", ["psp.ffhq_encode", "e4e.ffhq_encode", "stylegan2.ffhq"])
-def test_encoder_and_generator_formats_reach_their_loader(name: str, hub: HubServer, use_manifest, tmp_path) -> None:
-    """A wrong-layout file fails loudly through the loader, or the loader's module is reported missing."""
+def test_wrong_layout_fails_loudly_through_the_registry(name: str, hub: HubServer, use_manifest, tmp_path) -> None:
+    """A file in the published container format whose tensors do not fit the network: a typed error."""
+    from faceedit.errors import CheckpointLayoutError
+
     obj = _psp_like() if name != "stylegan2.ffhq" else {"g_ema": {"x": torch.zeros(1)}, "latent_avg": torch.zeros(512)}
     path = tmp_path / "file.pt"
     torch.save(obj, path)
     data = path.read_bytes()
     use_manifest([real_entry(name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))])
     weights.import_file(path, name=name)
-    module = weights.spec_for(name).loader.split(":")[0]
-    if importlib.util.find_spec(module) is None:
-        with pytest.raises(UnsupportedEditError, match=f"{module}.*not part of this installation"):
-            weights.load_model(name, device="cpu")
-    else:
-        from faceedit.errors import CheckpointLayoutError
+    with pytest.raises(CheckpointLayoutError):
+        weights.load_model(name, device="cpu")
 
-        with pytest.raises((CheckpointLayoutError, WeightsVerificationError)):
-            weights.load_model(name, device="cpu")
+
+def test_missing_loader_module_is_a_clear_error(hub: HubServer, use_manifest, tmp_path) -> None:
+    data = torch_bytes({"w": torch.zeros(1)})
+    (tmp_path / "m.pt").write_bytes(data)
+    use_manifest([blob_entry("m", data, filename="m.pt", loader="faceedit.models.not_written_yet:load")])
+    assert weights.registry()["m"].loader.endswith(":load")  # the registry itself is fine
+    weights.import_file(tmp_path / "m.pt", name="m")
+    with pytest.raises(UnsupportedEditError, match="faceedit.models.not_written_yet.*not part of this installation"):
+        weights.load_model("m", device="cpu")
 
 
 # --- the real published direction files ---------------------------------------------------------------
@@ -509,13 +543,15 @@ def test_real_direction_files_load_through_the_registry(hub: HubServer, shared_d
     b = weights.load_verified("interfacegan.stylegan2_ffhq_w.Smiling")
     assert isinstance(b, np.ndarray) and b.shape == (1, 512) and b.dtype == np.float32
     assert abs(np.linalg.norm(b) - 1) < 1e-4
-    # the loader named in the manifest builds a Direction (or says its module is missing)
-    if importlib.util.find_spec("faceedit.directions") is None:
-        with pytest.raises(UnsupportedEditError, match="faceedit.directions"):
-            weights.load_model("e4e.direction.smile")
-    else:
-        d = weights.load_model("e4e.direction.smile")
-        assert type(d).__name__ == "Direction"
+    # the loaders named in the manifest build the directions library's objects
+    from faceedit.directions import Direction, DirectionLibrary, GanspacePCA
+
+    smile_dir = weights.load_model("e4e.direction.smile")
+    assert isinstance(smile_dir, Direction) and smile_dir.vector.shape == (1, 512)
+    assert isinstance(weights.load_model("interfacegan.stylegan2_ffhq_w.Eyeglasses"), Direction)
+    assert isinstance(weights.load_model("ganspace.ffhq_pca"), GanspacePCA)
+    lib = DirectionLibrary.from_registry()  # the directions module's own view of the registry
+    assert {"smile", "age", "pose", "eyeglasses"} <= set(lib.names())
 
 
 # --- import and capabilities ---------------------------------------------------------------------------
@@ -554,8 +590,15 @@ def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pyte
     caps = weights.capabilities()
     assert caps["swap"] and caps["mask_edit"] and not caps["parse"] and not caps["attributes"]
     # directions alone do not make attribute editing possible: an encoder is needed too
+    todo = weights.entries_for("attributes")
+    assert todo[0] == "e4e.ffhq_encode" and len(todo) == 1 + 42  # an encoder and every direction file
     weights.import_file(shared_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
     assert weights.capabilities()["attributes"] is False
+    assert weights.entries_for("attributes") == ["e4e.ffhq_encode"]
+    assert weights.entries_for("parse") == ["bisenet.celebamask_hq"]
+    assert weights.entries_for("swap") == []  # present; mask_edit likewise
+    with pytest.raises(InvalidArgumentError, match="one of: parse, invert"):
+        weights.entries_for("painting")
 
 
 # --- CLI ----------------------------------------------------------------------------------------------
@@ -585,7 +628,7 @@ def test_cli_list_fetch_verify_import(hub: HubServer, use_manifest, tmp_path: Pa
                  {"parse": [["a"]]})
     rc, out = run_cli(["weights", "list"], capsys)
     assert rc == 0 and "a " in out and "missing" in out and "parse=no" in out
-    rc, out = run_cli(["weights", "fetch", "a", "--quiet"], capsys)
+    rc, out = run_cli(["weights", "fetch", "--for", "parse", "--quiet"], capsys)  # what parsing needs
     assert rc == 0 and "a:" in out
     rc, out = run_cli(["weights", "list"], capsys)
     assert "present" in out and "parse=yes" in out

@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("fetch", help="download entries (names or globs, e.g. 'interfacegan.*') and verify them")
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument(
+        "--for", dest="capabilities", action="append", default=[], metavar="CAPABILITY",
+        help="also fetch what a capability needs (parse, invert, attributes, mask_edit, swap, random); repeatable",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_fetch)
 
@@ -71,8 +75,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from faceedit import weights
 
+    names = _expand(args.names) if args.names else []
+    for cap in args.capabilities:
+        names += [n for n in weights.entries_for(cap) if n not in names]
+    if not names and not args.capabilities:
+        raise InvalidArgumentError("name at least one entry, or a capability with --for")
     failed = 0
-    for name in _expand(args.names):
+    for name in names:
         try:
             path = weights.fetch(name, progress=not args.quiet)
         except FaceEditError as err:
