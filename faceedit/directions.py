@@ -398,9 +398,16 @@ class DirectionLibrary:
             raise InvalidArgumentError(f"a direction named {direction.name!r} is already in the library")
         self._directions[direction.name] = direction
 
-    def names(self) -> list[str]:
-        """Names in the order they were added."""
-        return list(self._directions)
+    def names(self, kinds: Iterable[str] | None = None) -> list[str]:
+        """Names in the order they were added; ``kinds`` keeps only those kinds (e.g. ``VECTOR_KINDS``).
+
+        An engine that also drives model-based edits (L2M-GAN) splits the slider values with
+        ``names(VECTOR_KINDS)`` and hands only those to :meth:`apply`.
+        """
+        if kinds is None:
+            return list(self._directions)
+        keep = set(kinds)
+        return [n for n, d in self._directions.items() if d.kind in keep]
 
     def __contains__(self, name: object) -> bool:
         return name in self._directions

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from faceedit.directions import (
+    VECTOR_KINDS,
     Direction,
     DirectionLibrary,
     edit,
@@ -212,6 +213,7 @@ def test_library_errors_name_the_problem():
         lib.add(_random_direction("smile", 1))
     lib.add(Direction(name="l2m_smile", vector=np.zeros((1, 512)), kind="l2m"))
     assert lib.names() == ["smile", "l2m_smile"]
+    assert lib.names(VECTOR_KINDS) == ["smile"] and lib.names(["l2m"]) == ["l2m_smile"]
     with pytest.raises(UnsupportedEditError, match="l2m"):
         lib.apply(w, {"l2m_smile": 1.0})
     with pytest.raises(InvalidArgumentError, match="layers"):
