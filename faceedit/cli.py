@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.align",
     "faceedit.commands.edit",
     "faceedit.commands.swap",
+    "faceedit.commands.random",
     "faceedit.commands.directions",
 )
 

@@ -113,6 +113,9 @@ class Session:
         self._initial_crop = photo.face.crop
         self._history: list[_Step] = [_Step(photo.face, {}, initial)]
         self._index = 0
+        self.seed: int | None = None  # set for generated faces (from_seed)
+        self.truncation: float | None = None
+        self.mix: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -130,6 +133,46 @@ class Session:
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
         session = cls(photo, engines)
         session._engine("attributes").prepare(photo.face)
+        return session
+
+    @classmethod
+    def from_seed(cls, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None,
+                  engine: str | None = None) -> Session:
+        """A session on a face the StyleGAN2 generator draws from ``seed`` (no photo, no inversion).
+
+        ``truncation`` psi in 0..1 pulls the face toward the average one; ``mix`` =
+        (``"coarse"`` | ``"middle"`` | ``"fine"``, other_seed) takes those style layers from
+        a second seed.  Its W+ is known exactly, so sliders, undo and export work as for
+        a photo; results are the generated image itself (nothing to paste back into).
+        """
+        from faceedit.engines.base import _capabilities, forced_engine
+        from faceedit.errors import FaceEditError, WeightsMissingError
+
+        wanted = (engine or "").strip().lower() or forced_engine() or "gan"
+        if wanted != "gan" or not _capabilities().get("random", False):
+            raise WeightsMissingError(
+                "Random faces need the StyleGAN2 generator (the GAN engine); the lite engine cannot draw new "
+                "faces. Get the weights with `python -m faceedit weights fetch stylegan2.ffhq`."
+            )
+        gan = get_engine("gan")
+        w = gan.sample(seed, truncation)
+        if mix is not None:
+            w = gan.mix(w, gan.sample(mix[1], truncation), mix[0])
+        image = gan.generate(w, gan.generator.size)
+        labels, landmarks = np.zeros(image.shape[:2], np.uint8), None
+        if min(image.shape[:2]) >= 64:  # smaller test generators draw nothing a parser could read
+            try:
+                labels = check_label_map(gan.parse(image))
+                landmarks = _detect_crop_landmarks(image)
+            except FaceEditError:  # no face found in an odd sample: nothing to paint over yet
+                pass
+        if landmarks is None:
+            landmarks = np.zeros((478, 3), np.float32)
+        face = FaceState(crop=image, labels=labels, landmarks=landmarks, cache={"gan": {"w": w, "generated": True}})
+        engines = {op: "gan" if _capabilities().get(op, False) else "lite" for op in OPERATIONS}
+        engines["attributes"] = "gan"
+        session = cls(_Photo(image, None, face, 1), engines)
+        session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
         return session
 
     # ------------------------------------------------------------------ state
@@ -216,6 +259,10 @@ class Session:
             out = engine.swap(step.base, ref.face, tuple(names))
             return self._structural(step, out, engine)
 
+    def history_start(self) -> EditResult:
+        """The first result of the session (the unedited photo or generated face)."""
+        return self._history[0].result
+
     def undo(self) -> EditResult:
         """Go back one step (the result shown before, exactly); at the start it stays there."""
         with self._lock:
@@ -273,6 +320,8 @@ class Session:
         from faceedit.align import paste_back
         from faceedit.engines.lite_texture import dilate, feather
 
+        if self.alignment is None:  # a generated face: the crop is the picture
+            return EditResult(crop.copy(), crop.copy(), engine.name, engine.device, message), None
         changed = np.any(crop != self._initial_crop, axis=-1)
         if region is None:
             if not changed.any():
