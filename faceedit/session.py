@@ -51,6 +51,7 @@ class _Step:
     values: dict[str, float]
     result: EditResult
     region: np.ndarray | None = None  # crop-space paste-back weight of this result
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # slider -> attributes it must keep
 
 
 @dataclass
@@ -222,16 +223,46 @@ class Session:
         return self._engine("attributes").attribute_range(name)
 
     # ------------------------------------------------------------------ operations
-    def set_attributes(self, values: dict[str, float]) -> EditResult:
-        """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face."""
+    def set_attributes(self, values: dict[str, float],
+                       conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
+        """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face.
+
+        ``conditions`` (GAN engine) maps a slider to attributes it must leave unchanged,
+        e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
+        conditional manipulation); it replaces the conditions in force when given.
+        """
         engine = self._engine("attributes")
         with self._lock:
             step = self._history[self._index]
             merged = {**step.values, **{k: float(v) for k, v in values.items()}}
             if hasattr(engine, "check_values"):
                 merged = engine.check_values(merged)
-            result, region = self._render(step.base, merged, engine)
-            return self._push(_Step(step.base, merged, result, region))
+            conds = step.conditions if conditions is None else \
+                {k: tuple(v) for k, v in conditions.items() if v}
+            result, region = self._render(step.base, merged, engine, conditions=conds)
+            return self._push(_Step(step.base, merged, result, region, conds))
+
+    def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
+                        conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
+        """Crops of the current face with slider ``name`` at each of ``values`` (others as set).
+
+        For the entanglement view: the same strip with ``conditions`` shows what
+        conditional editing removes.  Nothing is added to the history.
+        """
+        engine = self._engine("attributes")
+        with self._lock:
+            step = self._history[self._index]
+            conds = {name: tuple(conditions)} if conditions else {}
+            out = []
+            for v in values:
+                merged = {**step.values, name: float(v)}
+                if hasattr(engine, "check_values"):
+                    merged = engine.check_values(merged)
+                if all(x == 0 for x in merged.values()):
+                    out.append(step.base.crop.copy())
+                else:
+                    out.append(engine.attributes(step.base, merged, conditions=conds).crop)
+            return out
 
     def edit_mask(self, new_labels: np.ndarray) -> EditResult:
         """Redraw the face to follow the painted label map (same size as the aligned crop)."""
@@ -297,20 +328,21 @@ class Session:
         self._engine("attributes").prepare(base)
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
-                                          structural_engine=engine)
+                                          structural_engine=engine, conditions=step.conditions)
         else:
             result, region = self._paste(out.crop, out.region, engine, out.message)
-        return self._push(_Step(base, dict(step.values), result, region))
+        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
 
     def _render(self, base: FaceState, values: dict[str, float], engine: Engine, note: str = "",
-                structural_engine: Engine | None = None) -> tuple[EditResult, np.ndarray | None]:
+                structural_engine: Engine | None = None, conditions: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[EditResult, np.ndarray | None]:
         """The base face with sliders applied, pasted back."""
         if all(v == 0 for v in values.values()):
             if base is self._history[0].base:
                 first = self._history[0]
                 return first.result, first.region
             return self._paste(base.crop, None, structural_engine or engine, note)
-        out = engine.attributes(base, values)
+        out = engine.attributes(base, values, conditions=conditions or {})
         message = "; ".join(m for m in (note, out.message) if m)
         return self._paste(out.crop, out.region, engine, message)
 

@@ -268,3 +268,17 @@ def test_random_faces_without_a_generator_say_how_to_get_one(monkeypatch, capsys
         Session.from_seed(1)
     assert main(["random", "--seed", "1", "-o", str(tmp_path / "x.png")]) == 2
     assert "lite engine cannot draw new faces" in capsys.readouterr().err
+
+
+def test_conditional_editing_and_the_entanglement_strip(gan, networks) -> None:
+    s = Session.from_seed(5, truncation=0.7)
+    _reset(networks)
+    plain = s.attribute_strip("smile", (-2.0, 0.0, 2.0))
+    kept = s.attribute_strip("smile", (-2.0, 0.0, 2.0), conditions=["age"])
+    assert CountingGenerator.calls == 4  # alpha 0 is the face itself, no generator pass
+    assert np.array_equal(plain[1], s.current.image) and np.array_equal(kept[1], plain[1])
+    assert not np.array_equal(plain[2], kept[2])  # conditioning on age changes the smile direction
+    r = s.set_attributes({"smile": 2.0}, conditions={"smile": ["age"]})
+    assert np.array_equal(r.image, kept[2])
+    with pytest.raises(InvalidArgumentError, match="beard"):
+        s.set_attributes({"smile": 1.0}, conditions={"smile": ["beard"]})

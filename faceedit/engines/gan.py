@@ -268,14 +268,22 @@ class GanEngine:
             self.latent(face)
 
     # ------------------------------------------------------------------ operations
-    def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
-        """Generator on cached W+ moved along the directions, blended over the face + hair."""
+    def attributes(self, face: FaceState, values: dict[str, float],
+                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
+        """Generator on cached W+ moved along the directions, blended over the face + hair.
+
+        ``conditions`` maps a slider to directions it must not change (InterfaceGAN's
+        conditional manipulation, :meth:`DirectionLibrary.conditioned`).
+        """
         from faceedit.align import face_region
 
         v = self.check_values(values)
         if all(x == 0 for x in v.values()):
             return EngineOutput(crop=face.crop.copy())
-        w = self.directions.apply(self.latent(face), v)
+        conds = {k: list(c) for k, c in (conditions or {}).items() if c}
+        for k, c in conds.items():
+            self.check_values({k: 0.0, **dict.fromkeys(c, 0.0)})  # names must be known
+        w = self.directions.apply(self.latent(face), v, conditions=conds or None)
         generated = self.generate(w, face.crop.shape[0])
         if face.cache.get("gan", {}).get("generated"):
             return EngineOutput(crop=generated)  # a generated face: the generator's image is the result

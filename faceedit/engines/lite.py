@@ -109,8 +109,18 @@ class LiteEngine:
             out[key] = v
         return out
 
-    def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
-        """Apply smile / age / pose / pitch to the face (absolute values; 0 = unchanged)."""
+    def attributes(self, face: FaceState, values: dict[str, float],
+                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
+        """Apply smile / age / pose / pitch to the face (absolute values; 0 = unchanged).
+
+        The lite sliders are independent by construction; conditional editing (a
+        latent-space projection) needs the GAN engine.
+        """
+        if conditions and any(conditions.values()):
+            raise UnsupportedEditError(
+                "Conditional editing (e.g. smile while keeping age) works on GAN latent directions; "
+                "the lite engine's sliders are already independent and take no conditions."
+            )
         v = self.check_values(values)
         smile, age = v.get("smile", 0.0), v.get("age", 0.0)
         yaw = float(np.clip(v.get("pose", 0.0) * POSE_DEGREES_PER_UNIT, -MAX_POSE_DEGREES, MAX_POSE_DEGREES))
