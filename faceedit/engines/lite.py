@@ -382,10 +382,14 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
                                 borderMode=cv2.BORDER_REFLECT_101)
         cover = cv2.warpAffine(src_mask.astype(np.uint8) * 255, matrix, out.shape[1::-1],
                                flags=cv2.INTER_LINEAR) > 127
-        # Inside the new region: the warped component where it lands, texture around it.
+        # Inside the new region: the warped component where it lands, carrying a thin ring of its own
+        # surroundings that fades into the skin it now sits in (colours kept, no hard edge).
         paste = now & cover
-        alpha = tex.feather(paste, 1.0) * tex.dilate(now, 1)
-        out = tex.blend(out, warped, np.where(changed | (was & ~now) | now, alpha, 0.0))
+        if np.array_equal(now, was):  # unchanged shape (only neighbours changed): keep its pixels
+            continue
+        ring = tex.dilate(paste, 3) & tex.dilate(now, 4)
+        alpha = np.maximum(tex.feather(ring, 1.5) * ring, paste.astype(np.float32))
+        out = tex.blend(out, warped, alpha)
         fill = now & ~cover
         if fill.any():
             out = tex.mirror_fill(out, fill, paste)
