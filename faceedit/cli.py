@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.edit",
     "faceedit.commands.swap",
     "faceedit.commands.random",
+    "faceedit.commands.weights",
     "faceedit.commands.directions",
 )
 
