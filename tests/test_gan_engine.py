@@ -282,3 +282,33 @@ def test_conditional_editing_and_the_entanglement_strip(gan, networks) -> None:
     assert np.array_equal(r.image, kept[2])
     with pytest.raises(InvalidArgumentError, match="beard"):
         s.set_attributes({"smile": 1.0}, conditions={"smile": ["beard"]})
+
+
+def test_from_registry_wires_the_published_models(monkeypatch, networks) -> None:
+    """e4e by default (pSp with FACEEDIT_ENCODER=psp); its decoder is the generator; loaded via the registry."""
+    from faceedit import directions as directions_module
+    from faceedit import weights
+
+    class Wrapper:
+        def __init__(self, name: str) -> None:
+            self.name, self.decoder, self.latent_avg = name, networks["generator"], None
+
+    present = {"e4e.ffhq_encode", "psp.ffhq_encode", "psp.celebs_seg_to_face"}
+    loaded: list[str] = []
+
+    def load_model(name: str, device=None):
+        loaded.append(name)
+        return Wrapper(name)
+
+    monkeypatch.setattr(weights, "registry", lambda: dict.fromkeys(present | {"stylegan2.ffhq"}))
+    monkeypatch.setattr(weights, "local_path", lambda name: __import__("pathlib").Path(name) if name in present else None)
+    monkeypatch.setattr(weights, "load_model", load_model)
+    monkeypatch.setattr(weights, "capabilities", lambda: {"parse": False})
+    monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: networks["directions"]))
+    monkeypatch.delenv("FACEEDIT_ENCODER", raising=False)
+    engine = GanEngine.from_registry()
+    assert engine.encoder.name == "e4e.ffhq_encode" and engine.generator is networks["generator"]
+    assert engine.seg2face.name == "psp.celebs_seg_to_face" and engine.mask_guided is None and engine.parser is None
+    assert engine.attribute_names() == ["smile", "age"] and "stylegan2.ffhq" not in loaded
+    monkeypatch.setenv("FACEEDIT_ENCODER", "psp")
+    assert GanEngine.from_registry().encoder.name == "psp.ffhq_encode"

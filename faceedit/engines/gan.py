@@ -209,6 +209,8 @@ class GanEngine:
 
         if self._mean_w is None:
             avg = getattr(self.encoder, "latent_avg", None) if self.encoder is not None else None
+            if not isinstance(avg, torch.Tensor):  # a StyleGAN2 checkpoint may carry its own
+                avg = getattr(self.generator, "latent_avg", None)
             if isinstance(avg, torch.Tensor):
                 mean = avg.detach().float().reshape(-1, avg.shape[-1])[:1]
             else:
