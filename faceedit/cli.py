@@ -20,9 +20,9 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.align",
     "faceedit.commands.edit",
     "faceedit.commands.swap",
-    "faceedit.commands.directions",
-    "faceedit.commands.weights",
     "faceedit.commands.random",
+    "faceedit.commands.weights",
+    "faceedit.commands.directions",
 )
 
 
