@@ -136,3 +136,36 @@ def test_two_faces_can_be_chosen(app_url):
     crop_b = np.asarray(Image.open(second[3]["background"]))
     assert crop_a.shape == crop_b.shape and np.abs(crop_a.astype(int) - crop_b).mean() > 10, \
         "choosing the other face must show the other face on the canvas"
+
+
+def test_brush_palette_is_the_class_palette_and_paint_maps_back_exactly():
+    from faceedit.errors import InvalidArgumentError
+    from faceedit.ui import BRUSH_COLORS, painted_labels
+
+    assert len(BRUSH_COLORS) == L.NUM_CLASSES == len(set(BRUSH_COLORS))
+    old = np.full((64, 64), L.INDEX["skin"], np.uint8)
+    layer = np.zeros((64, 64, 4), np.uint8)
+    for k, colour in enumerate(BRUSH_COLORS):  # one 3-px stripe per class, as the browser sends it
+        layer[3 * k: 3 * k + 3, :, :3] = [int(colour[i: i + 2], 16) for i in (1, 3, 5)]
+        layer[3 * k: 3 * k + 3, :, 3] = 255
+    layer[0, 0, :3] += np.array([6, 0, 0], np.uint8)  # an anti-aliased edge pixel, slightly off-colour
+    layer[60:, :, 3] = 200  # painted but semi-opaque: still paint
+    layer[60:, :, :3] = L.PALETTE[L.INDEX["hair"]]
+    layer[63, 0, 3] = 40  # faint brush edge: keeps its old class
+    labels = painted_labels({"layers": [layer]}, old)
+    assert [labels[3 * k + 1, 5] for k in range(L.NUM_CLASSES)] == list(range(L.NUM_CLASSES))
+    assert labels[0, 0] == 0
+    assert (labels[57:60] == L.INDEX["skin"]).all(), "unpainted pixels keep their old class"
+    assert labels[61, 3] == L.INDEX["hair"] and labels[63, 0] == L.INDEX["skin"]
+
+    # A canvas sent at another resolution is brought to the crop's size without new colours.
+    big = np.repeat(np.repeat(layer, 2, 0), 2, 1)
+    assert np.array_equal(painted_labels({"layers": [big]}, old), labels)
+
+    with pytest.raises(InvalidArgumentError, match="Paint on the label map"):
+        painted_labels({"layers": []}, old)
+    with pytest.raises(InvalidArgumentError, match="does not change any class"):
+        same = np.zeros((64, 64, 4), np.uint8)
+        same[..., :3] = L.PALETTE[L.INDEX["skin"]]
+        same[..., 3] = 255
+        painted_labels({"layers": [same]}, old)
