@@ -52,6 +52,9 @@ BRUSH_COLORS: list[str] = ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in L
 OVERLAY_OPACITY = 0.55
 #: Painted pixels with at least this alpha count as paint; fainter ones keep their old label.
 PAINT_ALPHA_THRESHOLD = 128
+#: Frames (slider values from −3 to +3) and side of the exported animation.
+ANIMATION_FRAMES = 9
+ANIMATION_SIZE = 320
 #: Seconds an idle user's session is kept.
 SESSION_TTL = 2 * 60 * 60
 
@@ -75,13 +78,23 @@ class UserState:
     """One browser tab's photo session and the files it offered for download."""
 
     session: Any  # faceedit.session.Session
-    photo: str  # path of the uploaded photo (to re-run with another face)
+    photo: str  # path of the uploaded photo (to re-open it for an animation)
+    face_index: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
         """Write ``image`` losslessly for the download button; returns the path."""
         path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
         Image.fromarray(image).save(path)
+        return str(path)
+
+
+    def save_gif(self, frames: list[np.ndarray], stem: str) -> str:
+        """Write a looping ping-pong GIF of ``frames`` (scaled to ``ANIMATION_SIZE``); returns the path."""
+        images = [Image.fromarray(f).resize((ANIMATION_SIZE, ANIMATION_SIZE), Image.LANCZOS) for f in frames]
+        images = images + images[-2:0:-1]
+        path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.gif"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=110, loop=0)
         return str(path)
 
 
@@ -203,6 +216,21 @@ def _slider_updates(names: list[str], values: dict[str, float] | None = None) ->
     return updates
 
 
+def sweep_frames(session: Any, name: str | None, progress: Callable[..., Any] | None = None) -> list[np.ndarray]:
+    """Aligned crops of ``session`` along one slider from −3 to +3 (pass a session of its own:
+    every frame is a slider move in its history)."""
+    names = list(session.attribute_names())
+    if name not in names:
+        raise InvalidArgumentError(f"Choose the slider to animate: {', '.join(names)}.")
+    values = np.linspace(-SLIDER_LIMIT, SLIDER_LIMIT, ANIMATION_FRAMES)
+    frames = []
+    for i, value in enumerate(values):
+        if progress is not None:
+            progress((i + 1) / len(values), desc=f"{name} = {value:+.1f}")
+        frames.append(session.set_attributes({name: float(value)}).crop)
+    return frames
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -239,11 +267,11 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
         free_state(old)
         if photo is None:
-            return (None, None, None, badge_idle(),
-                    None, gr.update(choices=[], value=None, visible=False), {}, *_slider_updates([]))
+            return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
+                    gr.update(choices=[], value=None), *_slider_updates([]))
         progress(0.1, desc="Finding, aligning and parsing the face…")
         session = _load(photo, face_index or 0, engine)
-        state = UserState(session=session, photo=photo)
+        state = UserState(session=session, photo=photo, face_index=int(face_index or 0))
         faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
         names = list(session.attribute_names())
         info = {
@@ -262,6 +290,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             editor_value(session.crop, session.labels),
             gr.update(choices=faces, value=int(face_index or 0), visible=session.num_faces > 1),
             info,
+            gr.update(choices=names, value=names[0] if names else None),
             *_slider_updates(names),
         )
 
@@ -302,6 +331,16 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
         return (*_result_outputs(state, result, "attributes"), *_current_sliders(state.session))
 
+    @_gpu
+    @_user_errors
+    def animate(state: UserState | None, name: str | None,
+                progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        state = _require(state)
+        progress(0.0, desc="Opening the photo for the animation…")
+        # A session of its own, so the user's history (undo/redo) is untouched by the sweep.
+        sweeper = _load(state.photo, state.face_index, engine)
+        return state.save_gif(sweep_frames(sweeper, name, progress), f"sweep-{name}")
+
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
@@ -313,7 +352,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         return (*_result_outputs(state, state.session.redo(), "redo"), *_current_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "reset": reset, "undo": undo, "redo": redo}
+            "reset": reset, "undo": undo, "redo": redo, "animate": animate}
 
 
 def badge_idle() -> str:
@@ -410,12 +449,19 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                                                  label=f"attribute {i + 1}", visible=False, min_width=240,
                                                  elem_id=f"fe-slider-{i}"))
                 reset = gr.Button("Reset all sliders", elem_id="fe-reset")
+                with gr.Accordion("Animation: sweep one slider from −3 to +3", open=False):
+                    with gr.Row(equal_height=False):
+                        with gr.Column(min_width=220):
+                            sweep = gr.Dropdown(label="Slider", choices=[], interactive=True, elem_id="fe-sweep")
+                            make_gif = gr.Button("Make GIF", elem_id="fe-make-gif")
+                        animation = gr.Image(label="Your photo's face along the slider", type="filepath", format="gif",
+                                             interactive=False, height=320, elem_id="fe-animation")
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
         gpu = {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}
         edited = [state, compare, download, status, canvas]
-        parse_outputs = [state, compare, download, status, canvas, face, info, *sliders]
+        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, *sliders]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
@@ -424,6 +470,7 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
+        make_gif.click(h["animate"], [state, sweep], [animation], api_name="animate", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)

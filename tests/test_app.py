@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from faceedit import labels as L
+from faceedit.ui import ANIMATION_FRAMES, MAX_SLIDERS
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"  # 512 wide, 600 high: catches any width/height swap
@@ -41,6 +42,11 @@ def _client(url: str):
 def _size(path: str) -> tuple[int, int]:
     with Image.open(path) as im:
         return im.size
+
+
+def _rgb(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _after(compare) -> str:
@@ -72,7 +78,7 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     assert info["engine"] == "lite" and info["faces"] == 1
     names = info["attributes"]
     assert "smile" in names
-    sliders = len(out) - 6
+    assert len(out) == 7 + MAX_SLIDERS
 
     edited = client.predict(
         {"background": None, "layers": [handle_file(_lip_paint(tmp_path))], "composite": None},
@@ -85,22 +91,28 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     swapped = client.predict(handle_file(str(ASTRONAUT)), ["eyes", "mouth"], api_name="/swap")
     assert _size(_after(swapped[0])) == (width, height)
 
-    values = [0.0] * sliders
+    values = [0.0] * MAX_SLIDERS
     values[names.index("smile")] = 2.0
     smiled = client.predict(*values, api_name="/attributes")
     smile_path = _after(smiled[0])
     assert _size(smile_path) == (width, height)
-    smile = np.asarray(Image.open(smile_path).convert("RGB"))
-    original = np.asarray(Image.open(HOPPER).convert("RGB"))
+    smile = _rgb(smile_path)
+    original = _rgb(str(HOPPER))
     assert np.abs(smile.astype(int) - original).max() > 0, "a smile of +2 must change the photo"
 
     undone = client.predict(api_name="/undo")
     assert _size(_after(undone[0])) == (width, height)
     redone = client.predict(api_name="/redo")
-    assert np.array_equal(np.asarray(Image.open(_after(redone[0])).convert("RGB")), smile)
+    assert np.array_equal(_rgb(_after(redone[0])), smile)
 
     reset = client.predict(api_name="/reset")
     assert _size(_after(reset[0])) == (width, height)
+
+    gif = client.predict("smile", api_name="/animate")
+    with Image.open(gif) as anim:
+        assert anim.format == "GIF" and anim.n_frames == 2 * ANIMATION_FRAMES - 2
+    shown = client.predict(api_name="/redo")  # the sweep left the user's history alone: nothing to redo
+    assert np.array_equal(_rgb(_after(shown[0])), _rgb(_after(reset[0])))
 
 
 def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
