@@ -174,6 +174,10 @@ class Session:
         """The slider names of the attribute engine."""
         return self._engine("attributes").attribute_names()
 
+    def attribute_range(self, name: str) -> tuple[float, float]:
+        """The allowed range of slider ``name``."""
+        return self._engine("attributes").attribute_range(name)
+
     # ------------------------------------------------------------------ operations
     def set_attributes(self, values: dict[str, float]) -> EditResult:
         """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -145,3 +146,22 @@ def test_what_it_cannot_draw_is_said_plainly(astronaut: np.ndarray) -> None:
     result = s.edit_mask(both)
     assert "glasses" in result.message and "GAN engine" in result.message
     assert not np.array_equal(result.crop, s.crop)
+
+
+def test_hair_grows_and_shrinks_with_the_map(session: Session) -> None:
+    labels = session.labels
+    hair, background = labels == INDEX["hair"], labels == INDEX["background"]
+    rows = np.arange(512)[:, None]
+    cut = hair & (rows < np.nonzero(hair)[0].min() + 40)  # the top 40 px of hair painted as background
+    grow = dilate(hair, 15) & background & (rows < 300)  # a band of new hair around the sides and top
+    new = labels.copy()
+    new[cut] = INDEX["background"]
+    new[grow] = INDEX["hair"]
+    result = session.edit_mask(new)
+    lab = lambda img: cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(float)  # noqa: E731
+    before, after = lab(session.crop), lab(result.crop)
+    bg_mean, hair_mean = before[background].mean(0), before[hair].mean(0)
+    # The cut area now looks like the backdrop, the new band like hair.
+    assert np.linalg.norm(after[cut].mean(0) - bg_mean) < 0.5 * np.linalg.norm(before[cut].mean(0) - bg_mean)
+    assert np.linalg.norm(after[grow].mean(0) - hair_mean) < 0.5 * np.linalg.norm(before[grow].mean(0) - hair_mean)
+    session.undo()

@@ -240,6 +240,8 @@ def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: flo
                | set(geo.FACE_OVAL) | set(range(468, lm.shape[0]))) - set(moves)
     anchors |= {52, 53, 65, 55, 282, 283, 295, 285}  # brows
     anchors |= set(geo.LOWER_LIDS[0]) | set(geo.LOWER_LIDS[1])
+    if age == 0:
+        anchors |= set(geo.UNDER_EYES[0]) | set(geo.UNDER_EYES[1])
     idx = sorted(moves)
     src = np.concatenate([lm[idx, :2], lm[sorted(anchors), :2], geo.border_points(size)])
     dst = src.copy()
@@ -288,13 +290,13 @@ def pose_map(lm: np.ndarray, size: tuple[int, int], yaw: float, pitch: float
 
 def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray:
     """Skin and hair appearance of an older (``age > 0``) or younger (``age < 0``) face."""
-    skin = np.isin(labels, [INDEX["skin"], INDEX["nose"], INDEX["neck"]])
+    skin = np.isin(labels, [INDEX["skin"], INDEX["nose"]])
     skin_soft = tex.feather(tex.erode(skin, 2), 3.0)
     hair_soft = tex.feather(labels == INDEX["hair"], 2.0)
     strength = min(abs(age) / 3.0, 1.0)
     if age > 0:
-        out = tex.boost_detail(image, skin_soft, amount=0.9 * strength, sigma=2.5)
-        out = tex.boost_detail(out, skin_soft, amount=1.2 * strength, sigma=8.0)
+        out = tex.boost_detail(image, skin_soft, amount=0.5 * strength, sigma=4.0, despeckle=9)
+        out = tex.boost_detail(out, skin_soft, amount=1.1 * strength, sigma=10.0, despeckle=9)
         out = tex.saturate(out, skin_soft, -0.25 * strength)
         out = tex.grey_hair(out, hair_soft, amount=min(1.0, 1.2 * strength))
     else:
@@ -340,7 +342,13 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
             if not source.any():
                 missing.append(name)
                 continue
-        out = tex.mirror_fill(out, target, tex.erode(source, 1) if tex.erode(source, 1).any() else source)
+        if name == "background":
+            core = tex.erode(source, 3)
+            core = core if core.any() else source
+            rim = tex.dilate(target, 4) & source & ~core  # the old edge, blended with what left
+            out = tex.smooth_fill(out, target | rim, core)
+        else:
+            out = tex.mirror_fill(out, target, source)
     # Pixels vacated by a shape but painted as another shape class are pre-filled with skin.
     vacated = changed & ~np.isin(new, [INDEX[c] for c in TEXTURE_CLASSES])
     skin = old == INDEX["skin"]
@@ -434,7 +442,7 @@ def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
             lost = tgt & ~srcm  # hair the target loses becomes background texture
             background = face.labels == INDEX["background"]
             if lost.any():
-                out = tex.mirror_fill(out, lost, background if background.any() else ~tgt)
+                out = tex.smooth_fill(out, lost, tex.erode(background, 2) if background.any() else ~tgt)
                 labels[lost] = INDEX["background"]
             patch = tex.match_color(ref_img, srcm, out, tgt, strength=0.3) if tgt.sum() > 50 else ref_img
             alpha = tex.feather(srcm, 1.5) * tex.dilate(srcm, margin // 2)
@@ -443,7 +451,9 @@ def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
         else:  # skin: the reference's skin texture, toned to the target, inside the target's skin
             skin_r = ref_lab == INDEX["skin"]
             patch = tex.match_color(ref_img, skin_r, out, skin_t, strength=0.6)
-            region = tex.erode(skin_t, 1) & skin_r
+            # Keep clear of the reference's eyes and brows (and any glasses frame around them).
+            features = tex.dilate(np.isin(ref_lab, COMPONENTS["eyes"] + COMPONENTS["brows"]), 18 * margin // 12)
+            region = tex.erode(skin_t, 1) & skin_r & ~features
             out = _poisson(patch, out, region)
     return out, labels, notes
 

@@ -24,7 +24,9 @@ MOUTH_CORNERS = (61, 291)
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
 LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
 #: Cheek apex and malar points (image left side, image right side).
-CHEEKS = ((50, 205, 187, 123, 117, 118, 101, 36, 206), (280, 425, 411, 352, 346, 347, 330, 266, 426))
+CHEEKS = ((50, 205, 187, 123, 36, 206), (280, 425, 411, 352, 266, 426))
+#: Upper cheek just below the lower eyelids: held still so the eyes keep their shape.
+UNDER_EYES = ((117, 118, 101, 111, 31, 228, 229, 230), (346, 347, 330, 340, 261, 448, 449, 450))
 #: Points beside the mouth (nasolabial area), pulled along by a smile.
 NASOLABIAL = ((92, 165, 57, 186, 216, 212), (322, 391, 287, 410, 436, 432))
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
@@ -48,26 +50,31 @@ def identity_map(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rbf_map(src: np.ndarray, dst: np.ndarray, size: tuple[int, int], sigma: float,
-            step: int = 4, reg: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+            step: int = 8, reg: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Backward map moving control points ``src`` (N,2) to ``dst`` (N,2), smooth in between.
 
     A Gaussian RBF interpolates the *backward* displacement ``src - dst`` at the
     destination positions, so output pixel ``dst[i]`` samples input ``src[i]``;
     points with ``src == dst`` are anchors.  The field is evaluated on a grid every
-    ``step`` pixels and upsampled (it is smooth at the scale ``sigma``).
+    ``step`` pixels and upsampled (it is smooth at the scale ``sigma``).  The small
+    linear algebra goes through OpenCV, which does not oversubscribe a busy CPU the
+    way a multi-threaded BLAS does.
     """
     h, w = size
     dst = np.asarray(dst, np.float64)
     disp = np.asarray(src, np.float64) - dst
     d2 = ((dst[:, None, :] - dst[None, :, :]) ** 2).sum(-1)
     kernel = np.exp(-d2 / (2.0 * sigma**2)) + reg * np.eye(len(dst))
-    weights = np.linalg.solve(kernel, disp)  # (N, 2)
+    ok, weights = cv2.solve(kernel, disp, flags=cv2.DECOMP_CHOLESKY)
+    if not ok:
+        _, weights = cv2.solve(kernel, disp, flags=cv2.DECOMP_SVD)
     gh, gw = (h + step - 1) // step + 1, (w + step - 1) // step + 1
-    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float64) * step
-    grid = np.stack([gx.ravel(), gy.ravel()], 1)
-    g2 = ((grid[:, None, :] - dst[None, :, :]) ** 2).sum(-1)
-    field = (np.exp(-g2 / (2.0 * sigma**2)) @ weights).reshape(gh, gw, 2).astype(np.float32)
-    full = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1), interpolation=cv2.INTER_LINEAR)
+    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32) * step
+    d32 = dst.astype(np.float32)
+    g2 = (gx.reshape(-1, 1) - d32[None, :, 0]) ** 2 + (gy.reshape(-1, 1) - d32[None, :, 1]) ** 2
+    basis = np.exp(g2 * np.float32(-1.0 / (2.0 * sigma**2)))
+    field = cv2.gemm(basis, weights.astype(np.float32), 1.0, None, 0.0).reshape(gh, gw, 2)
+    full = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1), interpolation=cv2.INTER_CUBIC)
     full = full[:h, :w]
     xs, ys = identity_map(size)
     return xs + full[..., 0], ys + full[..., 1]

@@ -46,31 +46,66 @@ def blend(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
+def smooth_fill(image: np.ndarray, target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Fill ``target`` with a smooth continuation of the ``source`` pixels only (push-pull interpolation).
+
+    Masked pyramid: each level averages the known pixels below it (normalised
+    convolution); going back up, unknown pixels take the coarser level's value.
+    Colours of other regions never leak in.  Pixels outside ``target`` are unchanged.
+    """
+    src = source.astype(bool) & ~target.astype(bool)
+    out = image.copy()
+    if not target.any():
+        return out
+    if not src.any():
+        return cv2.inpaint(image, target.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    w = src.astype(np.float32)
+    v = image.astype(np.float32) * w[..., None]
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
+    while True:
+        levels.append((v, w))
+        if min(w.shape) <= 4:
+            break
+        v, w = cv2.pyrDown(v), cv2.pyrDown(w)
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-6)[..., None]
+    for v, w in reversed(levels[:-1]):
+        up = cv2.resize(filled, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
+        known = np.clip(w * 4.0, 0.0, 1.0)[..., None]  # trust a level where enough source pixels fell
+        filled = known * (v / np.maximum(w, 1e-6)[..., None]) + (1.0 - known) * up
+    t = target.astype(bool)
+    out[t] = np.clip(np.rint(filled[t]), 0, 255).astype(np.uint8)
+    return out
+
+
 def mirror_fill(image: np.ndarray, target: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Fill ``target`` pixels with texture from ``source`` pixels, mirrored across their boundary.
 
     Each target pixel ``p`` finds its nearest source pixel ``q`` and copies the
     source pixel at the reflection ``2q - p`` (the texture continues as in a mirror,
-    so grain and strands stay sharp); when the reflection leaves the source region
-    it copies ``q`` itself.  Pixels outside ``target`` are returned unchanged.
+    so grain and strands stay sharp).  The source's outer rim (often blended with
+    the neighbouring class) is refilled as well, mirrored from deeper inside.  Where
+    the reflection leaves the source region the pixel takes a smooth continuation
+    (:func:`smooth_fill`).  Pixels outside ``target`` and the rim are unchanged.
     """
-    target = target.astype(bool) & ~source.astype(bool)
-    out = image.copy()
+    source = source.astype(bool)
+    target = target.astype(bool) & ~source
     if not target.any():
-        return out
-    if not source.any():  # nothing to copy from: smooth inpainting
-        return cv2.inpaint(image, target.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+        return image.copy()
+    core = erode(source, 2)
+    if core.sum() < 0.3 * source.sum():
+        core = source
+    target = target | (dilate(target, 2) & source & ~core)
+    out = smooth_fill(image, target, core)
     h, w = target.shape
-    _, (iy, ix) = ndimage.distance_transform_edt(~source.astype(bool), return_indices=True)
+    _, (iy, ix) = ndimage.distance_transform_edt(~core, return_indices=True)
     ty, tx = np.nonzero(target)
     qy, qx = iy[ty, tx], ix[ty, tx]
     ry, rx = 2 * qy - ty, 2 * qx - tx
     inside = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
     ok = np.zeros_like(inside)
-    ok[inside] = source[ry[inside], rx[inside]]
-    sy, sx = np.where(ok, ry, qy), np.where(ok, rx, qx)
-    out[ty, tx] = image[sy, sx]
-    # Soften the seam where mirrored and clamped pixels meet.
+    ok[inside] = core[ry[inside], rx[inside]]
+    out[ty[ok], tx[ok]] = image[ry[ok], rx[ok]]
+    # Soften the seams where mirrored and smooth pixels meet.
     soft = cv2.GaussianBlur(out, (3, 3), 0.8)
     out[ty, tx] = soft[ty, tx]
     return out
@@ -96,15 +131,19 @@ def match_color(patch: np.ndarray, patch_mask: np.ndarray, target: np.ndarray,
     return cv2.cvtColor(np.clip(np.rint(out), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-def boost_detail(image: np.ndarray, mask: np.ndarray, amount: float, sigma: float = 2.5) -> np.ndarray:
-    """Emphasise fine luminance texture (pores, creases) inside a soft ``mask``.
+def boost_detail(image: np.ndarray, mask: np.ndarray, amount: float, sigma: float = 2.5,
+                 despeckle: int = 5) -> np.ndarray:
+    """Emphasise luminance structure (creases, folds) inside a soft ``mask``.
 
     High-pass boosting: ``L + amount * (L - blur(L))``, with dark creases (negative
-    detail) boosted more than highlights, as wrinkles read as dark lines.
+    detail) boosted more than highlights, as wrinkles read as dark lines.  The
+    high-pass is taken of a median-filtered luminance (``despeckle`` px), so
+    freckles and noise dots are not turned into dirt while lines survive.
     """
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     lum = lab[..., 0]
-    detail = lum - cv2.GaussianBlur(lum, (0, 0), sigma)
+    base = cv2.medianBlur(lab[..., 0].astype(np.uint8), despeckle).astype(np.float32) if despeckle > 1 else lum
+    detail = base - cv2.GaussianBlur(base, (0, 0), sigma)
     detail = np.where(detail < 0, 1.6 * detail, 0.7 * detail)
     lab[..., 0] = lum + amount * mask * detail
     return cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
