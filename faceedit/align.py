@@ -2,7 +2,7 @@
 
 The crop follows the recipe used to build FFHQ (NVlabs/ffhq-dataset
 ``download_ffhq.py``, ``recreate_aligned_images``) and reused by pSp / e4e
-(``scripts/align_all_parallel.py``), which their encoders expect:
+(eladrich/pixel2style2pixel @2fba1b0 ``scripts/align_all_parallel.py``), which their encoders expect:
 
 * ``e0, e1``: the two eye centres (image left, image right); ``m0, m1``: the two
   outer mouth corners; ``e = (e0 + e1) / 2``, ``m = (m0 + m1) / 2``.
@@ -179,6 +179,10 @@ def _outside_distance(alignment: Alignment) -> np.ndarray:
 
 def _soften_padding(crop: np.ndarray, alignment: Alignment, image: np.ndarray) -> np.ndarray:
     """FFHQ's padding look: reflected borders blurred and faded to the median colour away from the photo."""
+    quad = alignment.quad
+    h, w = alignment.source_shape
+    if quad[:, 0].min() >= 0 and quad[:, 1].min() >= 0 and quad[:, 0].max() <= w - 1 and quad[:, 1].max() <= h - 1:
+        return crop  # the crop lies inside the photo: nothing was padded
     dist = _outside_distance(alignment)
     if dist.max() <= 0:
         return crop

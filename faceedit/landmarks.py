@@ -177,7 +177,8 @@ def _solutions() -> Any:
         from mediapipe.python import solutions
     except ImportError as err:  # pragma: no cover - exercised only on a broken install
         raise MediaPipeMissingError(
-            "The offline face finder needs MediaPipe: pip install --no-deps mediapipe==0.10.14 "
+            "The offline face finder needs MediaPipe, which could not be imported "
+            f"({type(err).__name__}: {err}); install it with: pip install --no-deps mediapipe==0.10.14 "
             "(see scripts/install.sh)."
         ) from err
     return solutions
@@ -268,7 +269,7 @@ def _covers(face: Face, box: tuple[float, ...]) -> bool:
     """Whether a meshed face already accounts for a detector box (its centre lies in the face)."""
     cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
     x0, y0, x1, y1 = face.bbox
-    return x0 <= cx <= x1 and y0 <= cy <= y1 or _iou(face.bbox, box) > 0.3
+    return (x0 <= cx <= x1 and y0 <= cy <= y1) or _iou(face.bbox, box) > 0.3
 
 
 def _mesh_in_crop(image: np.ndarray, box: tuple[float, ...]) -> Face | None:
@@ -287,9 +288,9 @@ def _mesh_in_crop(image: np.ndarray, box: tuple[float, ...]) -> Face | None:
         crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_CONSTANT, value=(127, 127, 127))
     scale = 1.0
     if s > 512 or s < 256:  # the landmark model sees 192 px anyway; keep the detector's view sensible
-        scale = (512.0 if s > 512 else 256.0) / s
-        crop = cv2.resize(crop, None, fx=scale, fy=scale,
-                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        n = 512 if s > 512 else 256
+        scale = n / s  # exact: the crop is s x s and becomes n x n
+        crop = cv2.resize(crop, (n, n), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     found = _mesh(np.ascontiguousarray(crop), "mesh_crop")
     if not found:
         return None

@@ -25,10 +25,10 @@ def photo(tmp_path_factory, two_faces_photo):
 def test_parse_writes_labels_and_overlay(photo, tmp_path, capsys):
     labels_png, overlay_png, crop_png = tmp_path / "labels.png", tmp_path / "overlay.png", tmp_path / "crop.png"
     rc = main(["parse", str(photo), "-o", str(labels_png), "--overlay", str(overlay_png), "--crop", str(crop_png),
-               "--face", "1", "--size", "256"])
+               "--face", "1", "--size", "256", "--parser", "landmark"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "face 1 of 2" in out and "landmark parser" in out and "eyes" in out
+    assert "face 1 of 2" in out and "landmark parser (offline" in out and "eyes" in out
     im = Image.open(labels_png)
     assert im.mode == "P" and im.size == (256, 256)
     labels = np.asarray(im)
@@ -41,6 +41,8 @@ def test_parse_writes_labels_and_overlay(photo, tmp_path, capsys):
 def test_parse_full_photo(photo, tmp_path, capsys):
     rc = main(["parse", str(photo), "-o", str(tmp_path / "l.png"), "--overlay", str(tmp_path / "o.png"), "--full"])
     assert rc == 0
+    out = capsys.readouterr().out
+    assert " parser (" in out and "1024x512 photo" in out  # always says which parser made the labels
     labels = np.asarray(Image.open(tmp_path / "l.png"))
     assert labels.shape == (512, 1024)
     ys, xs = np.nonzero(np.isin(labels, [INDEX["l_eye"], INDEX["r_eye"]]))

@@ -50,21 +50,35 @@ def test_path_bytes_fileobj_pil_and_array_agree(astronaut, tmp_path):
         np.testing.assert_array_equal(out, astronaut)
 
 
-def test_exif_orientation_is_applied(astronaut, tmp_path):
-    # The camera stored the picture sideways (rotated 90 deg counter-clockwise) and says so in EXIF
-    # (orientation 6 = "rotate 90 deg clockwise to display").
-    stored = Image.fromarray(np.rot90(astronaut, k=1).copy())
+@pytest.mark.parametrize(
+    ("orientation", "stored_from"),
+    [
+        (2, lambda a: a[:, ::-1]),  # mirrored
+        (3, lambda a: np.rot90(a, 2)),  # upside down
+        (6, lambda a: np.rot90(a, 1)),  # "rotate 90 deg clockwise to display"
+        (8, lambda a: np.rot90(a, -1)),  # "rotate 90 deg counter-clockwise to display"
+    ],
+)
+def test_exif_orientation_is_applied(astronaut, tmp_path, orientation, stored_from):
+    stored = np.ascontiguousarray(stored_from(astronaut[:, :448]))  # not square: a wrong turn changes the shape
     exif = Image.Exif()
-    exif[0x0112] = 6
-    path = tmp_path / "sideways.jpg"
-    stored.save(path, format="JPEG", quality=95, exif=exif)
+    exif[0x0112] = orientation
+    path = tmp_path / "camera.jpg"
+    Image.fromarray(stored).save(path, format="JPEG", quality=95, exif=exif)
     out = load_image(path)
-    assert out.shape == astronaut.shape
-    assert np.abs(out.astype(int) - astronaut.astype(int)).mean() < 4.0  # only JPEG loss remains
-    # Without the tag the same pixels load sideways: the tag is what turned it.
+    assert out.shape == (512, 448, 3)
+    assert np.abs(out.astype(int) - astronaut[:, :448].astype(int)).mean() < 4.0  # only JPEG loss remains
+    # Without the tag the same pixels load as stored: the tag is what turned them.
     plain = tmp_path / "plain.jpg"
-    stored.save(plain, format="JPEG", quality=95)
-    assert np.abs(load_image(plain).astype(int) - np.rot90(astronaut, k=1).astype(int)).mean() < 4.0
+    Image.fromarray(stored).save(plain, format="JPEG", quality=95)
+    assert load_image(plain).shape == stored.shape
+
+
+def test_cmyk_jpeg_becomes_rgb(astronaut):
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).convert("CMYK").save(buf, format="JPEG", quality=95)
+    out = load_image(buf.getvalue())
+    assert out.shape == (512, 512, 3) and np.abs(out.astype(int) - astronaut.astype(int)).mean() < 6.0
 
 
 def test_rgba_is_composited_on_white():

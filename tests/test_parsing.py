@@ -157,3 +157,32 @@ def test_parser_protocol_and_overlay(parsed):
 def test_no_face_in_the_crop():
     with pytest.raises(NoFaceFoundError, match="No face"):
         LandmarkParser().parse(np.full((256, 256, 3), 120, np.uint8))
+
+
+def test_grayscale_photo_still_parses(parsed):
+    """Without colour the hair/skin split relies on lightness; highlights in the hair must stay hair."""
+    crop = parsed[0]
+    gray = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    labels = LandmarkParser().parse(gray)
+    check_face_layout(labels)
+    top = labels[20:130, 150:360]
+    assert (top == INDEX["hair"]).mean() > 0.9 and (top == INDEX["skin"]).sum() == 0
+
+
+def test_get_parser_names_and_offline_fallback(monkeypatch):
+    import faceedit.parsing as parsing
+    from faceedit.errors import InvalidArgumentError
+
+    assert parsing.get_parser("landmark").name == "landmark"
+    monkeypatch.setattr(parsing, "bisenet_available", lambda: False)
+    assert parsing.get_parser("auto").name == "landmark"  # no weights: the offline parser, never a download
+    with pytest.raises(InvalidArgumentError, match="auto, landmark, bisenet"):
+        parsing.get_parser("dlib")
+
+
+@pytest.mark.parametrize("size", [256, 1024])
+def test_other_crop_sizes_parse_alike(astronaut, parsed, size):
+    labels = _parse_photo(astronaut, size=size)[3]
+    check_face_layout(labels)
+    same = cv2.resize(labels, (512, 512), interpolation=cv2.INTER_NEAREST)
+    assert (same == parsed[3]).mean() > 0.9  # the parsing does not depend on the crop's resolution

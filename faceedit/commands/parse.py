@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="where to write the label map (palette PNG of class indices)")
     p.add_argument("--overlay", metavar="PNG", help="also write the labels blended over the picture")
     p.add_argument("--crop", metavar="PNG", help="also write the aligned crop")
+    p.add_argument("--parser", default="auto", choices=("auto", "landmark", "bisenet"),
+                   help="auto (default): BiSeNet when its weights are installed, else the offline landmark parser")
     p.add_argument("--full", action="store_true",
                    help="write labels and overlay in the whole photo's pixels instead of the aligned crop's")
     p.set_defaults(func=run)
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from faceedit.imaging import load_image
     from faceedit.labels import COMPONENTS, overlay
     from faceedit.landmarks import detect_faces, pick_face
-    from faceedit.parsing.landmark import LandmarkParser
+    from faceedit.parsing import get_parser
 
     for path in (args.output, args.overlay, args.crop):
         if path:
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     faces = detect_faces(photo, max_faces=max(8, args.face + 1))
     face = pick_face(faces, args.face)
     crop, alignment = align_face(photo, face, args.size)
-    parser = LandmarkParser()
+    parser = get_parser(args.parser)
     labels = parser.parse(crop)
     picture = crop
     if args.full:
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         save_rgb(crop, args.crop)
     found = ", ".join(name for name, idx in COMPONENTS.items() if np.isin(labels, idx).any()) or "nothing"
     space = f"{w}x{h} photo" if args.full else f"{args.size}x{args.size} aligned crop"
-    print(f"parsed face {args.face} of {len(faces)} with the {parser.name} parser (offline) "
+    kind = "offline, from the face mesh" if parser.name == "landmark" else "network weights"
+    print(f"parsed face {args.face} of {len(faces)} with the {parser.name} parser ({kind}) "
           f"in the {space}; found {found} -> {args.output}")
     return 0

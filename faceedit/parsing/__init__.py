@@ -37,4 +37,32 @@ def landmark_parser() -> Parser:
     return LandmarkParser()
 
 
-__all__ = ["Parser", "landmark_parser"]
+def bisenet_available() -> bool:
+    """Whether the BiSeNet parser and its checkpoint are installed locally (never downloads)."""
+    try:
+        from faceedit import weights  # type: ignore[attr-defined]
+        from faceedit.parsing.bisenet import WEIGHTS_NAME  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    return weights.local_path(WEIGHTS_NAME) is not None
+
+
+def get_parser(name: str = "auto") -> Parser:
+    """``"landmark"``, ``"bisenet"``, or ``"auto"``: BiSeNet when its weights are here, else landmark."""
+    from faceedit.errors import InvalidArgumentError, WeightsMissingError
+
+    key = name.strip().lower()
+    if key not in ("auto", "landmark", "bisenet"):
+        raise InvalidArgumentError(f"Unknown parser {name!r}; choose from: auto, landmark, bisenet.")
+    if key == "landmark" or (key == "auto" and not bisenet_available()):
+        return landmark_parser()
+    try:
+        from faceedit.parsing.bisenet import BiSeNetParser  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise WeightsMissingError(
+            "The BiSeNet face parser is not part of this installation; use --parser landmark."
+        ) from err
+    return BiSeNetParser()
+
+
+__all__ = ["Parser", "bisenet_available", "get_parser", "landmark_parser"]

@@ -150,21 +150,28 @@ class _ColourModel:
         self.logdet = float(np.linalg.slogdet(cov)[1])
 
     def mahal2(self, lab: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance of each pixel."""
-        d = lab.reshape(-1, 3).astype(np.float64) - self.mean
-        m2 = np.einsum("ni,ij,nj->n", d, self.inv, d)
-        return m2.reshape(lab.shape[:-1]).astype(np.float32)
+        """Squared Mahalanobis distance of each pixel of an ``(H, W, 3)`` Lab image."""
+        return _quadratic(lab, self.mean, self.inv, (0, 1, 2))
 
     def chroma_mahal2(self, lab: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance in (a, b) only: colour without shading."""
-        cov = np.linalg.inv(self.inv)[1:, 1:]
-        d = lab.reshape(-1, 3)[:, 1:].astype(np.float64) - self.mean[1:]
-        m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
-        return m2.reshape(lab.shape[:-1]).astype(np.float32)
+        inv = np.linalg.inv(np.linalg.inv(self.inv)[1:, 1:])
+        return _quadratic(lab, self.mean[1:], inv, (1, 2))
 
     def loglik(self, m2: np.ndarray) -> np.ndarray:
         """Log-likelihood (up to a shared constant) from :meth:`mahal2`."""
         return -0.5 * (m2 + self.logdet)
+
+
+def _quadratic(lab: np.ndarray, mean: np.ndarray, inv: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    """``d^T inv d`` per pixel with ``d = lab[..., channels] - mean`` (plane by plane: fast for 2-3 channels)."""
+    d = [lab[..., c] - np.float32(m) for c, m in zip(channels, mean)]
+    out = np.zeros(lab.shape[:2], np.float32)
+    for i in range(len(d)):
+        out += np.float32(inv[i, i]) * d[i] * d[i]
+        for j in range(i + 1, len(d)):
+            out += np.float32(2.0 * inv[i, j]) * d[i] * d[j]
+    return out
 
 
 #: Squared Mahalanobis distance under which a colour belongs to a model (chi-square, 3 dof, ~99 %).
@@ -303,7 +310,9 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     cloth = _drop_small(_open_close(cloth, 0.02 * px_per_unit), 0.02 * px_per_unit**2)
     rest = person & ~oval & ~hair_mask & ~ears & ~neck & ~cloth
     # Leftover person pixels: skin-coloured ones join the skin (a bald head), others the hair.
-    leftover_skin = rest & skin_like & _connected_to(rest & skin_like, oval_grown)
+    # Opening first cuts thin bridges, so a highlight inside the hair is not joined to the forehead.
+    bare = cv2.morphologyEx((rest & skin_like).astype(np.uint8), cv2.MORPH_OPEN, _disk(0.05 * px_per_unit))
+    leftover_skin = _connected_to(bare.astype(bool), oval_grown)
 
     # 4. Paint in order: later layers win.
     labels = np.zeros(shape, np.uint8)
