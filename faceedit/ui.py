@@ -205,28 +205,39 @@ def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
     return new
 
 
-def _slider_updates(names: list[str], values: dict[str, float] | None = None) -> list[Any]:
-    values = values or {}
+def _slider_updates(names: list[str], values: dict[str, float] | None = None,
+                    ranges: dict[str, tuple[float, float]] | None = None) -> list[Any]:
+    """Updates for every slider slot: the first ``len(names)`` shown with their name, value and range."""
+    values, ranges = values or {}, ranges or {}
     updates = []
     for i in range(MAX_SLIDERS):
         if i < len(names):
-            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), value=values.get(names[i], 0.0)))
+            lo, hi = ranges.get(names[i], (-SLIDER_LIMIT, SLIDER_LIMIT))
+            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), minimum=lo, maximum=hi,
+                                     value=values.get(names[i], 0.0)))
         else:
             updates.append(gr.update(visible=False, value=0.0))
     return updates
 
 
+def _session_sliders(session: Any) -> list[Any]:
+    """Slider updates showing the session's attributes, ranges and current values."""
+    names = list(session.attribute_names())
+    ranges = {n: tuple(session.attribute_range(n)) for n in names} if hasattr(session, "attribute_range") else {}
+    return _slider_updates(names, dict(getattr(session, "values", {}) or {}), ranges)
+
+
 def sweep_frames(session: Any, name: str | None, progress: Callable[..., Any] | None = None) -> list[np.ndarray]:
-    """Aligned crops of ``session`` along one slider from −3 to +3 (pass a session of its own:
-    every frame is a slider move in its history)."""
+    """Aligned crops of ``session`` along one slider over its whole range (pass a session of its
+    own: every frame is a slider move in its history)."""
     names = list(session.attribute_names())
     if name not in names:
         raise InvalidArgumentError(f"Choose the slider to animate: {', '.join(names)}.")
-    values = np.linspace(-SLIDER_LIMIT, SLIDER_LIMIT, ANIMATION_FRAMES)
+    lo, hi = session.attribute_range(name) if hasattr(session, "attribute_range") else (-SLIDER_LIMIT, SLIDER_LIMIT)
     frames = []
-    for i, value in enumerate(values):
+    for i, value in enumerate(np.linspace(lo, hi, ANIMATION_FRAMES)):
         if progress is not None:
-            progress((i + 1) / len(values), desc=f"{name} = {value:+.1f}")
+            progress((i + 1) / ANIMATION_FRAMES, desc=f"{name} = {value:+.1f}")
         frames.append(session.set_attributes({name: float(value)}).crop)
     return frames
 
@@ -245,11 +256,6 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         badge(result.engine, result.device, result.message),
         editor_value(result.crop, session.labels),
     )
-
-
-def _current_sliders(session: Any) -> list[Any]:
-    """Slider updates showing the session's current values (after undo/redo)."""
-    return _slider_updates(list(session.attribute_names()), dict(getattr(session, "values", {}) or {}))
 
 
 @_gpu
@@ -291,7 +297,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             gr.update(choices=faces, value=int(face_index or 0), visible=session.num_faces > 1),
             info,
             gr.update(choices=names, value=names[0] if names else None),
-            *_slider_updates(names),
+            *_session_sliders(session),
         )
 
     @_gpu
@@ -329,7 +335,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_current_sliders(state.session))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session))
 
     @_gpu
     @_user_errors
@@ -344,12 +350,12 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_current_sliders(state.session))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_current_sliders(state.session))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
             "reset": reset, "undo": undo, "redo": redo, "animate": animate}
