@@ -246,7 +246,7 @@ def sweep_frames(session: Any, name: str | None, progress: Callable[..., Any] | 
 
 
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
-    """(state, before/after, download, badge, canvas) after an edit: the canvas shows the edited crop."""
+    """(state, before/after, download, badge, canvas, close-up) after an edit; the canvas shows the edited crop."""
     session = state.session
     download = state.save_png(result.image, stem)
     return (
@@ -255,6 +255,7 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         download,
         badge(result.engine, result.device, result.message),
         editor_value(result.crop, session.labels),
+        (session.crop, result.crop),
     )
 
 
@@ -274,7 +275,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         free_state(old)
         if photo is None:
             return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
-                    gr.update(choices=[], value=None), *_slider_updates([]))
+                    gr.update(choices=[], value=None), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
         session = _load(photo, face_index or 0, engine)
         state = UserState(session=session, photo=photo, face_index=int(face_index or 0))
@@ -298,6 +299,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             info,
             gr.update(choices=names, value=names[0] if names else None),
             *_session_sliders(session),
+            (session.crop, session.crop),
         )
 
     @_gpu
@@ -410,8 +412,15 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                     inputs=[photo], label="Examples (public domain, see assets/LICENSES.md)",
                 )
             with gr.Column(scale=6, min_width=360):
-                compare = gr.ImageSlider(label="Before / after", type="numpy", format="png", interactive=False,
-                                         max_height=520, elem_id="fe-result")
+                with gr.Tabs():
+                    with gr.Tab("Face close-up", id="closeup"):
+                        closeup = gr.ImageSlider(label="Before / after (aligned face)", type="numpy",
+                                                 format="png", interactive=False, max_height=520,
+                                                 elem_id="fe-closeup")
+                    with gr.Tab("Whole photo", id="whole"):
+                        compare = gr.ImageSlider(label="Before / after (full resolution)", type="numpy",
+                                                 format="png", interactive=False, max_height=520,
+                                                 elem_id="fe-result")
                 with gr.Row():
                     undo = gr.Button("↶ Undo", size="sm", elem_id="fe-undo")
                     redo = gr.Button("↷ Redo", size="sm", elem_id="fe-redo")
@@ -466,8 +475,8 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
             info = gr.JSON(label="Session", elem_id="fe-info")
 
         gpu = {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}
-        edited = [state, compare, download, status, canvas]
-        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, *sliders]
+        edited = [state, compare, download, status, canvas, closeup]
+        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, *sliders, closeup]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)

@@ -78,7 +78,8 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     assert info["engine"] == "lite" and info["faces"] == 1
     names = info["attributes"]
     assert "smile" in names
-    assert len(out) == 7 + MAX_SLIDERS
+    assert len(out) == 8 + MAX_SLIDERS
+    assert [_size(p) for p in out[-1]] == [(512, 512)] * 2, "the face close-up shows the aligned crop"
 
     edited = client.predict(
         {"background": None, "layers": [handle_file(_lip_paint(tmp_path))], "composite": None},
