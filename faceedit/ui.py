@@ -470,7 +470,8 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                             sweep = gr.Dropdown(label="Slider", choices=[], interactive=True, elem_id="fe-sweep")
                             make_gif = gr.Button("Make GIF", elem_id="fe-make-gif")
                         animation = gr.Image(label="Your photo's face along the slider", type="filepath", format="gif",
-                                             interactive=False, height=320, elem_id="fe-animation")
+                                             interactive=False, height=320, buttons=["download", "fullscreen"],
+                                             elem_id="fe-animation")
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 

@@ -129,6 +129,16 @@ def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
     assert "Traceback" not in message and "File \"" not in message
 
 
+def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    wide = tmp_path / "panorama.png"  # small file, but one side over the 10,000 px limit
+    Image.fromarray(np.zeros((70, 10_001, 3), np.uint8)).save(wide)
+    with pytest.raises(AppError, match="10,000 px"):
+        _client(app_url).predict(handle_file(str(wide)), api_name="/parse")
+
+
 def test_edit_before_upload_says_what_to_do(app_url):
     from gradio_client.exceptions import AppError
 
