@@ -20,6 +20,8 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.align",
     "faceedit.commands.edit",
     "faceedit.commands.swap",
+    "faceedit.commands.random",
+    "faceedit.commands.weights",
     "faceedit.commands.directions",
 )
 

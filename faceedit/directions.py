@@ -398,9 +398,16 @@ class DirectionLibrary:
             raise InvalidArgumentError(f"a direction named {direction.name!r} is already in the library")
         self._directions[direction.name] = direction
 
-    def names(self) -> list[str]:
-        """Names in the order they were added."""
-        return list(self._directions)
+    def names(self, kinds: Iterable[str] | None = None) -> list[str]:
+        """Names in the order they were added; ``kinds`` keeps only those kinds (e.g. ``VECTOR_KINDS``).
+
+        An engine that also drives model-based edits (L2M-GAN) splits the slider values with
+        ``names(VECTOR_KINDS)`` and hands only those to :meth:`apply`.
+        """
+        if kinds is None:
+            return list(self._directions)
+        keep = set(kinds)
+        return [n for n, d in self._directions.items() if d.kind in keep]
 
     def __contains__(self, name: object) -> bool:
         return name in self._directions
@@ -483,6 +490,23 @@ class DirectionLibrary:
             return w_plus.clone()
         return (w_plus.float() + delta.to(w_plus.device)).to(w_plus.dtype)
 
+    def with_measured_scales(self, w_samples: np.ndarray | torch.Tensor) -> DirectionLibrary:
+        """A copy whose InterfaceGAN / user directions take their scale from W samples of the generator.
+
+        ``scale = std(w . n)`` over ``w_samples`` ``[N, dim]`` (the mean over rows for a per-layer
+        direction), ``scale_source = "samples"``; see :func:`sample_w`.  GANSpace directions keep theirs.
+        """
+        w = torch.as_tensor(w_samples).detach().to(torch.float64).cpu().numpy()
+        if w.ndim != 2 or w.shape[0] < 2:
+            raise InvalidArgumentError(f"w_samples must be [N >= 2, dim], got {w.shape}")
+        out = DirectionLibrary()
+        for d in self._directions.values():
+            if d.kind in ("interfacegan", "user") and d.dim == w.shape[1]:
+                scale = float(np.mean(np.std(w @ d.vector.astype(np.float64).T, axis=0)))
+                d = replace(d, scale=scale, scale_source="samples")
+            out.add(d)
+        return out
+
     # -- construction from the weights registry ------------------------------------------------
 
     @classmethod
@@ -521,6 +545,25 @@ class DirectionLibrary:
                 if d.name not in lib:
                     lib.add(d)
         return lib
+
+
+@torch.inference_mode()
+def sample_w(
+    mapping: Callable[[torch.Tensor], torch.Tensor],
+    num_samples: int = 10000,
+    dim: int = LATENT_DIM,
+    seed: int = 0,
+    batch_size: int = 2000,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """``[num_samples, dim]`` float32 W codes: ``mapping(z)`` for ``z ~ N(0, I)`` drawn in float64 on the CPU.
+
+    ``mapping`` is the generator's mapping network (rosinality's ``Generator.style``).
+    """
+    z = torch.randn(num_samples, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.cat(
+        [mapping(z[i : i + batch_size].float().to(device)).float().cpu() for i in range(0, num_samples, batch_size)]
+    )
 
 
 # ---------------------------------------------------------------------------------------------

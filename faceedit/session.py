@@ -51,6 +51,7 @@ class _Step:
     values: dict[str, float]
     result: EditResult
     region: np.ndarray | None = None  # crop-space paste-back weight of this result
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # slider -> attributes it must keep
 
 
 @dataclass
@@ -113,6 +114,9 @@ class Session:
         self._initial_crop = photo.face.crop
         self._history: list[_Step] = [_Step(photo.face, {}, initial)]
         self._index = 0
+        self.seed: int | None = None  # set for generated faces (from_seed)
+        self.truncation: float | None = None
+        self.mix: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -130,6 +134,46 @@ class Session:
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
         session = cls(photo, engines)
         session._engine("attributes").prepare(photo.face)
+        return session
+
+    @classmethod
+    def from_seed(cls, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None,
+                  engine: str | None = None) -> Session:
+        """A session on a face the StyleGAN2 generator draws from ``seed`` (no photo, no inversion).
+
+        ``truncation`` psi in 0..1 pulls the face toward the average one; ``mix`` =
+        (``"coarse"`` | ``"middle"`` | ``"fine"``, other_seed) takes those style layers from
+        a second seed.  Its W+ is known exactly, so sliders, undo and export work as for
+        a photo; results are the generated image itself (nothing to paste back into).
+        """
+        from faceedit.engines.base import _capabilities, forced_engine
+        from faceedit.errors import FaceEditError, WeightsMissingError
+
+        wanted = (engine or "").strip().lower() or forced_engine() or "gan"
+        if wanted != "gan" or not _capabilities().get("random", False):
+            raise WeightsMissingError(
+                "Random faces need the StyleGAN2 generator (the GAN engine); the lite engine cannot draw new "
+                "faces. Get the weights with `python -m faceedit weights fetch stylegan2.ffhq`."
+            )
+        gan = get_engine("gan")
+        w = gan.sample(seed, truncation)
+        if mix is not None:
+            w = gan.mix(w, gan.sample(mix[1], truncation), mix[0])
+        image = gan.generate(w, gan.generator.size)
+        labels, landmarks = np.zeros(image.shape[:2], np.uint8), None
+        if min(image.shape[:2]) >= 64:  # smaller test generators draw nothing a parser could read
+            try:
+                labels = check_label_map(gan.parse(image))
+                landmarks = _detect_crop_landmarks(image)
+            except FaceEditError:  # no face found in an odd sample: nothing to paint over yet
+                pass
+        if landmarks is None:
+            landmarks = np.zeros((478, 3), np.float32)
+        face = FaceState(crop=image, labels=labels, landmarks=landmarks, cache={"gan": {"w": w, "generated": True}})
+        engines = {op: "gan" if _capabilities().get(op, False) else "lite" for op in OPERATIONS}
+        engines["attributes"] = "gan"
+        session = cls(_Photo(image, None, face, 1), engines)
+        session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
         return session
 
     # ------------------------------------------------------------------ state
@@ -179,16 +223,46 @@ class Session:
         return self._engine("attributes").attribute_range(name)
 
     # ------------------------------------------------------------------ operations
-    def set_attributes(self, values: dict[str, float]) -> EditResult:
-        """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face."""
+    def set_attributes(self, values: dict[str, float],
+                       conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
+        """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face.
+
+        ``conditions`` (GAN engine) maps a slider to attributes it must leave unchanged,
+        e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
+        conditional manipulation); it replaces the conditions in force when given.
+        """
         engine = self._engine("attributes")
         with self._lock:
             step = self._history[self._index]
             merged = {**step.values, **{k: float(v) for k, v in values.items()}}
             if hasattr(engine, "check_values"):
                 merged = engine.check_values(merged)
-            result, region = self._render(step.base, merged, engine)
-            return self._push(_Step(step.base, merged, result, region))
+            conds = step.conditions if conditions is None else \
+                {k: tuple(v) for k, v in conditions.items() if v}
+            result, region = self._render(step.base, merged, engine, conditions=conds)
+            return self._push(_Step(step.base, merged, result, region, conds))
+
+    def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
+                        conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
+        """Crops of the current face with slider ``name`` at each of ``values`` (others as set).
+
+        For the entanglement view: the same strip with ``conditions`` shows what
+        conditional editing removes.  Nothing is added to the history.
+        """
+        engine = self._engine("attributes")
+        with self._lock:
+            step = self._history[self._index]
+            conds = {name: tuple(conditions)} if conditions else {}
+            out = []
+            for v in values:
+                merged = {**step.values, name: float(v)}
+                if hasattr(engine, "check_values"):
+                    merged = engine.check_values(merged)
+                if all(x == 0 for x in merged.values()):
+                    out.append(step.base.crop.copy())
+                else:
+                    out.append(engine.attributes(step.base, merged, conditions=conds).crop)
+            return out
 
     def edit_mask(self, new_labels: np.ndarray) -> EditResult:
         """Redraw the face to follow the painted label map (same size as the aligned crop)."""
@@ -215,6 +289,10 @@ class Session:
             ref = prepare_photo(reference, size=size, parse=engine)
             out = engine.swap(step.base, ref.face, tuple(names))
             return self._structural(step, out, engine)
+
+    def history_start(self) -> EditResult:
+        """The first result of the session (the unedited photo or generated face)."""
+        return self._history[0].result
 
     def undo(self) -> EditResult:
         """Go back one step (the result shown before, exactly); at the start it stays there."""
@@ -250,20 +328,21 @@ class Session:
         self._engine("attributes").prepare(base)
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
-                                          structural_engine=engine)
+                                          structural_engine=engine, conditions=step.conditions)
         else:
             result, region = self._paste(out.crop, out.region, engine, out.message)
-        return self._push(_Step(base, dict(step.values), result, region))
+        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
 
     def _render(self, base: FaceState, values: dict[str, float], engine: Engine, note: str = "",
-                structural_engine: Engine | None = None) -> tuple[EditResult, np.ndarray | None]:
+                structural_engine: Engine | None = None, conditions: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[EditResult, np.ndarray | None]:
         """The base face with sliders applied, pasted back."""
         if all(v == 0 for v in values.values()):
             if base is self._history[0].base:
                 first = self._history[0]
                 return first.result, first.region
             return self._paste(base.crop, None, structural_engine or engine, note)
-        out = engine.attributes(base, values)
+        out = engine.attributes(base, values, conditions=conditions or {})
         message = "; ".join(m for m in (note, out.message) if m)
         return self._paste(out.crop, out.region, engine, message)
 
@@ -273,6 +352,8 @@ class Session:
         from faceedit.align import paste_back
         from faceedit.engines.lite_texture import dilate, feather
 
+        if self.alignment is None:  # a generated face: the crop is the picture
+            return EditResult(crop.copy(), crop.copy(), engine.name, engine.device, message), None
         changed = np.any(crop != self._initial_crop, axis=-1)
         if region is None:
             if not changed.any():

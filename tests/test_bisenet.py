@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from faceedit.errors import CheckpointLayoutError, InvalidImageError
-from faceedit.models.bisenet import BiSeNet, load_bisenet
+from faceedit.models.bisenet import BiSeNet, fold_batchnorm, load_bisenet
 from faceedit.parsing.bisenet import BiSeNetParser
 
 DATA = Path(__file__).parent / "data" / "bisenet"
@@ -83,6 +83,11 @@ def test_parity_with_official_code(net: BiSeNet) -> None:
     torch.testing.assert_close(main, ref["out1"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out16[:, :, ::4, ::4], ref["out16_1_stride4"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out32[:, :, ::4, ::4], ref["out32_1_stride4"], rtol=1e-4, atol=1e-4)
+    fused = fold_batchnorm(net)  # the parser's inference copy: same numbers to float32 precision
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.inference_mode():
+        x = ref["x1"].contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(fused.parse_logits(x), ref["out1"], rtol=1e-4, atol=1e-4)
     ref2 = load_file(DATA / "reference_96x80_parser.safetensors")
     with torch.inference_mode():
         torch.testing.assert_close(net.parse_logits(ref2["x2"]), ref2["out2"], rtol=1e-4, atol=1e-4)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from faceedit.directions import (
+    VECTOR_KINDS,
     Direction,
     DirectionLibrary,
     edit,
@@ -212,6 +213,7 @@ def test_library_errors_name_the_problem():
         lib.add(_random_direction("smile", 1))
     lib.add(Direction(name="l2m_smile", vector=np.zeros((1, 512)), kind="l2m"))
     assert lib.names() == ["smile", "l2m_smile"]
+    assert lib.names(VECTOR_KINDS) == ["smile"] and lib.names(["l2m"]) == ["l2m_smile"]
     with pytest.raises(UnsupportedEditError, match="l2m"):
         lib.apply(w, {"l2m_smile": 1.0})
     with pytest.raises(InvalidArgumentError, match="layers"):
@@ -378,6 +380,11 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
                  "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
         weights.import_file(paths[name], name=name)
+    from faceedit.directions import REGISTRY_DIRECTIONS
+
+    for reg_name, loader in REGISTRY_DIRECTIONS.values():  # every slider's file is a manifest entry
+        spec = weights.spec_for(reg_name)
+        assert spec.loader == f"faceedit.directions:{loader.__name__}"
     lib = DirectionLibrary.from_registry()
     assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
     assert "young" not in lib  # not imported: left out, no error
@@ -411,3 +418,40 @@ def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_pat
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"smile", "grin"}
     assert rows["grin"]["accuracy"] == 0.9 and rows["smile"]["kind"] == "interfacegan"
+
+
+def test_scales_measured_on_generator_samples():
+    from faceedit.directions import sample_w
+
+    rng = np.random.default_rng(11)
+    a = torch.from_numpy(rng.standard_normal((512, 512)) * 0.05 + np.eye(512) * 0.5).float()
+    mapping = torch.nn.Linear(512, 512)
+    with torch.no_grad():
+        mapping.weight.copy_(a)
+        mapping.bias.fill_(0.3)
+    w = sample_w(mapping, num_samples=20000, seed=0)
+    assert w.shape == (20000, 512)
+    torch.testing.assert_close(w[:5], sample_w(mapping, num_samples=5, seed=0, batch_size=2))  # batch-independent
+    n = _unit(rng, 512)
+    lib = DirectionLibrary([Direction("smile", n), Direction("pc", n, kind="ganspace", scale=2.0)])
+    measured = lib.with_measured_scales(w)
+    # W = A z + b, so std(n . w) = |A^T n|
+    expected = float(np.linalg.norm(a.double().numpy().T @ n[0]))
+    assert measured.get("smile").scale == pytest.approx(expected, rel=0.02)
+    assert measured.get("smile").scale_source == "samples"
+    assert measured.get("pc").scale == 2.0 and lib.get("smile").scale == 1.0  # copy; GANSpace kept
+
+
+def test_parity_with_the_official_interfacegan_code():
+    """Reference outputs of genforce/interfacegan utils/manipulator.py (see tests/data/interfacegan/README.md)."""
+    from safetensors.numpy import load_file
+
+    ref = load_file(str(Path(__file__).parent / "data" / "interfacegan" / "reference.safetensors"))
+    result = train_boundary(ref["latents"], ref["scores"], chosen_ratio=0.1, split_ratio=1.0, seed=0)
+    assert (result.num_chosen, result.num_train, result.num_val) == (200, 200, 0)
+    assert float(np.sum(result.normal * ref["boundary"])) > 0.99999
+    np.testing.assert_allclose(result.normal, ref["boundary"], atol=5e-4)
+    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=1e-6)
+    np.testing.assert_allclose(
+        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=1e-6
+    )

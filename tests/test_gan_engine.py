@@ -19,7 +19,7 @@ from faceedit.directions import Direction, DirectionLibrary
 from faceedit.engines import base
 from faceedit.engines.gan import GanEngine
 from faceedit.engines.lite_texture import dilate
-from faceedit.errors import UnsupportedEditError
+from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import COMPONENTS, INDEX
 from faceedit.models.stylegan2 import Generator
 from faceedit.session import Session
@@ -71,7 +71,7 @@ def networks() -> dict:
 @pytest.fixture()
 def gan(monkeypatch: pytest.MonkeyPatch, networks: dict) -> GanEngine:
     engine = GanEngine(device="cpu", **networks)
-    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in base.OPERATIONS})
+    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
     monkeypatch.setitem(base._engines, "gan", engine)
     return engine
 
@@ -197,3 +197,118 @@ def test_mask_guided_generator_is_used_when_present(gan, networks, astronaut) ->
     before = s.undo()
     changed = np.any(r.crop != before.crop, -1)
     assert changed.any() and not (changed & ~dilate(new != s.labels, 40)).any()
+
+
+# ---------------------------------------------------------------------------- random faces (issue 14)
+
+
+def test_a_seed_gives_the_same_face_in_every_run_and_process(gan, networks, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    a = Session.from_seed(42, truncation=0.7)
+    b = Session.from_seed(42, truncation=0.7)
+    assert a.current.image.shape == (SIZE, SIZE, 3) and a.current.engine == "gan"
+    assert np.array_equal(a.current.image, b.current.image)
+    assert not np.array_equal(a.current.image, Session.from_seed(43, truncation=0.7).current.image)
+    torch.save(networks["generator"].state_dict(), tmp_path / "g.pt")
+    script = f"""
+import numpy as np, torch
+from faceedit.engines.gan import GanEngine
+from faceedit.models.stylegan2 import Generator
+g = Generator({SIZE}, style_dim={STYLE_DIM}, n_mlp=2, channel_multiplier=1)
+g.load_state_dict(torch.load(r"{tmp_path / 'g.pt'}", weights_only=True), strict=True)
+e = GanEngine(generator=g.eval(), device="cpu")
+np.save(r"{tmp_path / 'face.npy'}", e.generate(e.sample(42, 0.7), {SIZE}))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(tmp_path), timeout=120,
+                   env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    alone = GanEngine(generator=networks["generator"], device="cpu")  # no encoder: mean latent from samples
+    assert np.array_equal(np.load(tmp_path / "face.npy"), alone.generate(alone.sample(42, 0.7), SIZE))
+
+
+def test_truncation_zero_gives_the_mean_face_and_sliders_move_it(gan, networks) -> None:
+    s = Session.from_seed(7, truncation=0.0)
+    mean = gan.mean_latent()[:, None].expand(1, networks["generator"].n_latent, STYLE_DIM)
+    assert np.array_equal(s.current.image, gan.generate(mean, SIZE))
+    s = Session.from_seed(7, truncation=0.8)
+    _reset(networks)
+    moved = s.set_attributes({"smile": 2.0})
+    assert CountingGenerator.calls == 1 and networks["encoder"].calls == 0
+    assert moved.image.shape == (SIZE, SIZE, 3) and not np.array_equal(moved.image, s.undo().image)
+    assert np.array_equal(s.set_attributes({"smile": 0.0}).image, s.history_start().image)
+
+
+def test_style_mixing_changes_only_the_chosen_layers(gan) -> None:
+    own, other = gan.sample(11, 0.7), gan.sample(12, 0.7)
+    s = Session.from_seed(11, truncation=0.7, mix=("coarse", 12))
+    w = s._history[0].base.cache["gan"]["w"]
+    assert torch.equal(w[:, :4], other[:, :4]) and torch.equal(w[:, 4:], own[:, 4:])
+    with pytest.raises(InvalidArgumentError, match="coarse, middle, fine"):
+        gan.mix(own, other, "everything")
+
+
+def test_random_command_writes_generator_sized_images(gan, tmp_path, capsys) -> None:
+    from PIL import Image
+
+    from faceedit.cli import main
+
+    assert main(["random", "--seed", "42", "--truncation", "0.7", "--smile", "1.5", "-o", str(tmp_path / "f.png")]) == 0
+    assert "gan engine" in capsys.readouterr().out
+    assert np.asarray(Image.open(tmp_path / "f.png")).shape == (SIZE, SIZE, 3)
+    assert main(["random", "--seed", "1", "--grid", "2x3", "-o", str(tmp_path / "g.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "g.png")).shape == (2 * SIZE, 3 * SIZE, 3)
+
+
+def test_random_faces_without_a_generator_say_how_to_get_one(monkeypatch, capsys, tmp_path) -> None:
+    from faceedit.cli import main
+
+    monkeypatch.setattr(base, "_capabilities", lambda: {})
+    with pytest.raises(WeightsMissingError, match="weights fetch stylegan2.ffhq"):
+        Session.from_seed(1)
+    assert main(["random", "--seed", "1", "-o", str(tmp_path / "x.png")]) == 2
+    assert "lite engine cannot draw new faces" in capsys.readouterr().err
+
+
+def test_conditional_editing_and_the_entanglement_strip(gan, networks) -> None:
+    s = Session.from_seed(5, truncation=0.7)
+    _reset(networks)
+    plain = s.attribute_strip("smile", (-2.0, 0.0, 2.0))
+    kept = s.attribute_strip("smile", (-2.0, 0.0, 2.0), conditions=["age"])
+    assert CountingGenerator.calls == 4  # alpha 0 is the face itself, no generator pass
+    assert np.array_equal(plain[1], s.current.image) and np.array_equal(kept[1], plain[1])
+    assert not np.array_equal(plain[2], kept[2])  # conditioning on age changes the smile direction
+    r = s.set_attributes({"smile": 2.0}, conditions={"smile": ["age"]})
+    assert np.array_equal(r.image, kept[2])
+    with pytest.raises(InvalidArgumentError, match="beard"):
+        s.set_attributes({"smile": 1.0}, conditions={"smile": ["beard"]})
+
+
+def test_from_registry_wires_the_published_models(monkeypatch, networks) -> None:
+    """e4e by default (pSp with FACEEDIT_ENCODER=psp); its decoder is the generator; loaded via the registry."""
+    from faceedit import directions as directions_module
+    from faceedit import weights
+
+    class Wrapper:
+        def __init__(self, name: str) -> None:
+            self.name, self.decoder, self.latent_avg = name, networks["generator"], None
+
+    present = {"e4e.ffhq_encode", "psp.ffhq_encode", "psp.celebs_seg_to_face"}
+    loaded: list[str] = []
+
+    def load_model(name: str, device=None):
+        loaded.append(name)
+        return Wrapper(name)
+
+    monkeypatch.setattr(weights, "registry", lambda: dict.fromkeys(present | {"stylegan2.ffhq"}))
+    monkeypatch.setattr(weights, "local_path", lambda name: __import__("pathlib").Path(name) if name in present else None)
+    monkeypatch.setattr(weights, "load_model", load_model)
+    monkeypatch.setattr(weights, "capabilities", lambda: {"parse": False})
+    monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: networks["directions"]))
+    monkeypatch.delenv("FACEEDIT_ENCODER", raising=False)
+    engine = GanEngine.from_registry()
+    assert engine.encoder.name == "e4e.ffhq_encode" and engine.generator is networks["generator"]
+    assert engine.seg2face.name == "psp.celebs_seg_to_face" and engine.mask_guided is None and engine.parser is None
+    assert engine.attribute_names() == ["smile", "age"] and "stylegan2.ffhq" not in loaded
+    monkeypatch.setenv("FACEEDIT_ENCODER", "psp")
+    assert GanEngine.from_registry().encoder.name == "psp.ffhq_encode"

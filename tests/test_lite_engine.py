@@ -165,3 +165,8 @@ def test_hair_grows_and_shrinks_with_the_map(session: Session) -> None:
     assert np.linalg.norm(after[cut].mean(0) - bg_mean) < 0.5 * np.linalg.norm(before[cut].mean(0) - bg_mean)
     assert np.linalg.norm(after[grow].mean(0) - hair_mean) < 0.5 * np.linalg.norm(before[grow].mean(0) - hair_mean)
     session.undo()
+
+
+def test_conditions_are_for_the_gan_engine(session: Session) -> None:
+    with pytest.raises(UnsupportedEditError, match="GAN"):
+        session.set_attributes({"smile": 1.0}, conditions={"smile": ["age"]})

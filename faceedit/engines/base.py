@@ -98,8 +98,9 @@ class Engine(Protocol):
         """Compute what later slider moves reuse (e.g. the inverted W+) into ``face.cache``."""
         ...
 
-    def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
-        """Move attribute sliders to absolute ``values`` (0 = unchanged)."""
+    def attributes(self, face: FaceState, values: dict[str, float],
+                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
+        """Move attribute sliders to absolute ``values`` (0 = unchanged), optionally conditioned."""
         ...
 
     def edit_mask(self, face: FaceState, new_labels: np.ndarray) -> EngineOutput:

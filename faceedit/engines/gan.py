@@ -46,6 +46,11 @@ FINE_LAYERS = 8
 #: Pixels (at 512 px) around a changed region where a GAN redraw may show.
 EDIT_MARGIN = 16
 
+#: StyleGAN's style-mixing layer groups (Karras et al. 2019, Sec. 3.1): coarse 4-8 px, middle 16-32 px, fine 64 px+.
+MIX_LAYERS: dict[str, tuple[int, int]] = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 10_000)}
+#: Samples averaged for the mean latent when the checkpoint has no ``latent_avg``.
+MEAN_LATENT_SAMPLES = 4096
+
 #: Canonical 19 classes -> Helen 11 (Gu et al.; "left" is *image* left there, the person's right here).
 TO_HELEN: np.ndarray = np.zeros(NUM_CLASSES, np.uint8)
 for _name, _helen in {"skin": 1, "r_brow": 2, "l_brow": 3, "r_eye": 4, "l_eye": 5, "eye_g": 1, "l_ear": 1,
@@ -82,6 +87,7 @@ class GanEngine:
         self.parser = parser
         self._device = torch.device(device) if device is not None else default_device()
         self._lock = threading.Lock()
+        self._mean_w: Any = None
 
     @classmethod
     def from_registry(cls) -> GanEngine:
@@ -196,6 +202,61 @@ class GanEngine:
         interp = cv2.INTER_AREA if out.shape[0] > size else cv2.INTER_LINEAR
         return cv2.resize(out, (size, size), interpolation=interp) if out.shape[0] != size else out
 
+    # ------------------------------------------------------------------ random faces
+    def mean_latent(self) -> Any:
+        """W's mean ``[1, 512]``: the checkpoint's ``latent_avg`` when present, else averaged once and cached."""
+        import torch
+
+        if self._mean_w is None:
+            avg = getattr(self.encoder, "latent_avg", None) if self.encoder is not None else None
+            if not isinstance(avg, torch.Tensor):  # a StyleGAN2 checkpoint may carry its own
+                avg = getattr(self.generator, "latent_avg", None)
+            if isinstance(avg, torch.Tensor):
+                mean = avg.detach().float().reshape(-1, avg.shape[-1])[:1]
+            else:
+                g = torch.Generator().manual_seed(0)  # a fixed draw: the same mean on every machine
+                mean = self._run(lambda: self.generator.mean_latent(MEAN_LATENT_SAMPLES, generator=g))
+            self._mean_w = mean.float().to(self._device)
+        return self._mean_w
+
+    def sample(self, seed: int, truncation: float = 0.7) -> Any:
+        """W+ ``[1, L, 512]`` of a random face: ``w = w_avg + psi (mapping(z) - w_avg)``, z from ``seed``.
+
+        z is drawn in float64 on the CPU from a generator seeded with ``seed`` and then
+        cast, so a seed gives the same face on any machine and device.
+        """
+        import torch
+
+        if self.generator is None:
+            raise WeightsMissingError(
+                "Random faces need the StyleGAN2 generator weights: run `python -m faceedit weights fetch "
+                "stylegan2.ffhq`."
+            )
+        seed = int(seed)
+        if not 0 <= seed < 2**63:
+            raise InvalidArgumentError(f"The seed must be a whole number from 0 to 2**63-1; got {seed}.")
+        psi = float(truncation)
+        if not np.isfinite(psi) or not 0.0 <= psi <= 1.0:
+            raise InvalidArgumentError(f"Truncation psi must lie in 0..1; got {truncation!r}.")
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(1, self.generator.style_dim, generator=gen, dtype=torch.float64).float().to(self._device)
+        w = self._run(self.generator.get_latent, z).float()
+        mean = self.mean_latent()
+        w = mean + psi * (w - mean)
+        return w[:, None, :].expand(1, self.generator.n_latent, w.shape[-1]).clone()
+
+    def mix(self, w_plus: Any, other: Any, layers: str) -> Any:
+        """``w_plus`` with the ``coarse`` / ``middle`` / ``fine`` layers taken from ``other`` (style mixing)."""
+        if layers not in MIX_LAYERS:
+            raise InvalidArgumentError(f"Style mixing layers must be one of: {', '.join(MIX_LAYERS)}; got {layers!r}.")
+        start, stop = MIX_LAYERS[layers]
+        stop = min(stop, w_plus.shape[1])
+        if start >= stop:
+            raise InvalidArgumentError(f"This generator has only {w_plus.shape[1]} style layers: no {layers} layers.")
+        out = w_plus.clone()
+        out[:, start:stop] = other[:, start:stop]
+        return out
+
     def latent(self, face: FaceState) -> Any:
         """The face's cached W+ (inverted on first use, once per face)."""
         cache = face.cache.setdefault("gan", {})
@@ -209,15 +270,25 @@ class GanEngine:
             self.latent(face)
 
     # ------------------------------------------------------------------ operations
-    def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
-        """Generator on cached W+ moved along the directions, blended over the face + hair."""
+    def attributes(self, face: FaceState, values: dict[str, float],
+                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
+        """Generator on cached W+ moved along the directions, blended over the face + hair.
+
+        ``conditions`` maps a slider to directions it must not change (InterfaceGAN's
+        conditional manipulation, :meth:`DirectionLibrary.conditioned`).
+        """
         from faceedit.align import face_region
 
         v = self.check_values(values)
         if all(x == 0 for x in v.values()):
             return EngineOutput(crop=face.crop.copy())
-        w = self.directions.apply(self.latent(face), v)
+        conds = {k: list(c) for k, c in (conditions or {}).items() if c}
+        for k, c in conds.items():
+            self.check_values({k: 0.0, **dict.fromkeys(c, 0.0)})  # names must be known
+        w = self.directions.apply(self.latent(face), v, conditions=conds or None)
         generated = self.generate(w, face.crop.shape[0])
+        if face.cache.get("gan", {}).get("generated"):
+            return EngineOutput(crop=generated)  # a generated face: the generator's image is the result
         region = face_region(face.labels)
         return EngineOutput(crop=tex.blend(face.crop, generated, region), region=region)
 

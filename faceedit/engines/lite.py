@@ -109,8 +109,18 @@ class LiteEngine:
             out[key] = v
         return out
 
-    def attributes(self, face: FaceState, values: dict[str, float]) -> EngineOutput:
-        """Apply smile / age / pose / pitch to the face (absolute values; 0 = unchanged)."""
+    def attributes(self, face: FaceState, values: dict[str, float],
+                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
+        """Apply smile / age / pose / pitch to the face (absolute values; 0 = unchanged).
+
+        The lite sliders are independent by construction; conditional editing (a
+        latent-space projection) needs the GAN engine.
+        """
+        if conditions and any(conditions.values()):
+            raise UnsupportedEditError(
+                "Conditional editing (e.g. smile while keeping age) works on GAN latent directions; "
+                "the lite engine's sliders are already independent and take no conditions."
+            )
         v = self.check_values(values)
         smile, age = v.get("smile", 0.0), v.get("age", 0.0)
         yaw = float(np.clip(v.get("pose", 0.0) * POSE_DEGREES_PER_UNIT, -MAX_POSE_DEGREES, MAX_POSE_DEGREES))
@@ -372,10 +382,14 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
                                 borderMode=cv2.BORDER_REFLECT_101)
         cover = cv2.warpAffine(src_mask.astype(np.uint8) * 255, matrix, out.shape[1::-1],
                                flags=cv2.INTER_LINEAR) > 127
-        # Inside the new region: the warped component where it lands, texture around it.
+        # Inside the new region: the warped component where it lands, carrying a thin ring of its own
+        # surroundings that fades into the skin it now sits in (colours kept, no hard edge).
         paste = now & cover
-        alpha = tex.feather(paste, 1.0) * tex.dilate(now, 1)
-        out = tex.blend(out, warped, np.where(changed | (was & ~now) | now, alpha, 0.0))
+        if np.array_equal(now, was):  # unchanged shape (only neighbours changed): keep its pixels
+            continue
+        ring = tex.dilate(paste, 3) & tex.dilate(now, 4)
+        alpha = np.maximum(tex.feather(ring, 1.5) * ring, paste.astype(np.float32))
+        out = tex.blend(out, warped, alpha)
         fill = now & ~cover
         if fill.any():
             out = tex.mirror_fill(out, fill, paste)

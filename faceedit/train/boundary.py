@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from faceedit.directions import BoundaryResult, Direction, save_direction, train_boundary
+from faceedit.directions import BoundaryResult, Direction, sample_w, save_direction, train_boundary
 from faceedit.errors import FaceEditError, InvalidArgumentError, WeightsMissingError
 
 Scorer = Callable[[np.ndarray], float]
@@ -85,10 +85,7 @@ def sample_and_score(
         raise InvalidArgumentError(f"truncation must lie in (0, 1], got {truncation}")
     device = torch.device(device) if device is not None else next(iter(_parameters(generator)), torch.empty(0)).device
     dim, layers = int(generator.style_dim), int(generator.n_latent)
-    z = torch.randn(num_samples, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    w = torch.cat(
-        [generator.style(z[i : i + 256].float().to(device)).float().cpu() for i in range(0, num_samples, 256)]
-    )
+    w = sample_w(generator.style, num_samples, dim, seed=seed, batch_size=256, device=device)
     w_avg = w.mean(0, keepdim=True)
     w_render = w_avg + truncation * (w - w_avg) if truncation < 1 else w
     scores = np.full(num_samples, np.nan)
