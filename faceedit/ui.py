@@ -19,6 +19,7 @@ import functools
 import html
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -78,7 +79,7 @@ class UserState:
     """One browser tab's photo session and the files it offered for download."""
 
     session: Any  # faceedit.session.Session
-    photo: str  # path of the uploaded photo (to re-open it for an animation)
+    photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
@@ -227,19 +228,13 @@ def _session_sliders(session: Any) -> list[Any]:
     return _slider_updates(names, dict(getattr(session, "values", {}) or {}), ranges)
 
 
-def sweep_frames(session: Any, name: str | None, progress: Callable[..., Any] | None = None) -> list[np.ndarray]:
-    """Aligned crops of ``session`` along one slider over its whole range (pass a session of its
-    own: every frame is a slider move in its history)."""
+def sweep_frames(session: Any, name: str | None) -> list[np.ndarray]:
+    """Aligned crops of the current face along one slider over its whole range (history untouched)."""
     names = list(session.attribute_names())
     if name not in names:
         raise InvalidArgumentError(f"Choose the slider to animate: {', '.join(names)}.")
-    lo, hi = session.attribute_range(name) if hasattr(session, "attribute_range") else (-SLIDER_LIMIT, SLIDER_LIMIT)
-    frames = []
-    for i, value in enumerate(np.linspace(lo, hi, ANIMATION_FRAMES)):
-        if progress is not None:
-            progress((i + 1) / ANIMATION_FRAMES, desc=f"{name} = {value:+.1f}")
-        frames.append(session.set_attributes({name: float(value)}).crop)
-    return frames
+    lo, hi = session.attribute_range(name)
+    return session.attribute_strip(name, tuple(float(v) for v in np.linspace(lo, hi, ANIMATION_FRAMES)))
 
 
 # --------------------------------------------------------------------------- handlers
@@ -256,6 +251,27 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         badge(result.engine, result.device, result.message),
         editor_value(result.crop, session.labels),
         (session.crop, result.crop),
+    )
+
+
+def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ...]:
+    """Outputs of a freshly opened session (photo or random face): views, canvas, chooser, sliders."""
+    session = state.session
+    names = list(session.attribute_names())
+    faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
+    info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
+            "size": list(session.original.shape[:2]), "attributes": names, **extra}
+    return (
+        state,
+        (session.original, session.original),
+        state.save_png(session.original, "original"),
+        badge(session.engine_name, describe_device(), note),
+        editor_value(session.crop, session.labels),
+        gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
+        info,
+        gr.update(choices=names, value=names[0] if names else None),
+        *_session_sliders(session),
+        (session.crop, session.crop),
     )
 
 
@@ -277,30 +293,27 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
                     gr.update(choices=[], value=None), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
-        session = _load(photo, face_index or 0, engine)
-        state = UserState(session=session, photo=photo, face_index=int(face_index or 0))
-        faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
-        names = list(session.attribute_names())
-        info = {
-            "engine": session.engine_name,
-            "device": describe_device(),
-            "faces": session.num_faces,
-            "face_index": int(face_index or 0),
-            "size": list(session.original.shape[:2]),
-            "attributes": names,
-        }
-        return (
-            state,
-            (session.original, session.original),
-            state.save_png(session.original, "original"),
-            badge(session.engine_name, describe_device(), "Face found and parsed: paint, swap or slide."),
-            editor_value(session.crop, session.labels),
-            gr.update(choices=faces, value=int(face_index or 0), visible=session.num_faces > 1),
-            info,
-            gr.update(choices=names, value=names[0] if names else None),
-            *_session_sliders(session),
-            (session.crop, session.crop),
-        )
+        index = int(face_index or 0)
+        session = _load(photo, index, engine)
+        state = UserState(session=session, photo=photo, face_index=index)
+        return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index})
+
+    @_gpu
+    @_user_errors
+    def random_face(seed: float | None, truncation: float, mix_layers: str, mix_seed: float | None,
+                    old: UserState | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        from faceedit.session import Session
+
+        if seed is None:
+            raise InvalidArgumentError("Enter a seed (a whole number), or roll the dice.")
+        mix = None if mix_layers in (None, "", "none") else (str(mix_layers), int(mix_seed or 0))
+        progress(0.2, desc=f"Drawing face #{int(seed)}…")
+        session = Session.from_seed(int(seed), truncation=float(truncation), mix=mix, engine=engine)
+        free_state(old)
+        state = UserState(session=session, photo="", face_index=0)
+        return _opened(state, f"Random face: seed {int(seed)}, ψ = {float(truncation):.2f}"
+                       + (f", {mix[0]} styles from seed {mix[1]}" if mix else "") + ".",
+                       {"seed": int(seed), "truncation": float(truncation), "mix": list(mix) if mix else None})
 
     @_gpu
     @_user_errors
@@ -344,10 +357,8 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
     def animate(state: UserState | None, name: str | None,
                 progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         state = _require(state)
-        progress(0.0, desc="Opening the photo for the animation…")
-        # A session of its own, so the user's history (undo/redo) is untouched by the sweep.
-        sweeper = _load(state.photo, state.face_index, engine)
-        return state.save_gif(sweep_frames(sweeper, name, progress), f"sweep-{name}")
+        progress(0.1, desc=f"Rendering {ANIMATION_FRAMES} frames along {name}…")
+        return state.save_gif(sweep_frames(state.session, name), f"sweep-{name}")
 
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
@@ -360,7 +371,36 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "reset": reset, "undo": undo, "redo": redo, "animate": animate}
+            "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face}
+
+
+def random_faces_available() -> bool:
+    """Whether the weights registry has the generator that random faces need."""
+    try:
+        from faceedit.weights import capabilities
+
+        return bool(capabilities().get("random", False))
+    except Exception:  # noqa: BLE001 - no registry or a broken cache: say plainly it is not there
+        return False
+
+
+def random_faces_note() -> str:
+    """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
+    name = "stylegan2.ffhq"
+    try:
+        from faceedit.weights import capability_requirements
+
+        name = capability_requirements()["random"][0][0]
+    except Exception:  # noqa: BLE001 - keep the documented default name
+        pass
+    return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
+            f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
+            "and restart the app.")
+
+
+def _roll_seed() -> int:
+    """A fresh seed for the dice button (the seed itself is what makes a face reproducible)."""
+    return secrets.randbelow(2**31)
 
 
 def badge_idle() -> str:
@@ -377,6 +417,7 @@ CSS = """
 .fe-pill {border-radius: 999px; padding: .15em .75em; font-weight: 600; color: white}
 .fe-lite {background: #0f766e} .fe-gan {background: #7c3aed} .fe-device {background: #475569}
 .fe-note {opacity: .85}
+.fe-warn {border-left: 4px solid #d97706; padding: .2em .8em; background: #d9770614; border-radius: 4px}
 .fe-legend {display: flex; flex-wrap: wrap; gap: .25em .9em; font-size: .82em}
 .fe-swatch {display: inline-flex; align-items: center; gap: .35em; white-space: nowrap}
 .fe-swatch i {display: inline-block; width: 1em; height: 1em; border-radius: 3px; border: 1px solid #8886}
@@ -472,6 +513,21 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                         animation = gr.Image(label="Your photo's face along the slider", type="filepath", format="gif",
                                              interactive=False, height=320, buttons=["download", "fullscreen"],
                                              elem_id="fe-animation")
+            with gr.Tab("Random face", id="random"):
+                if not random_faces_available():
+                    gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
+                gr.Markdown("Draw a new face from the StyleGAN2 generator, then edit it in the other tabs "
+                            "like a photo. The same seed gives the same face on any machine.")
+                with gr.Row(equal_height=True):
+                    seed = gr.Number(label="Seed", value=42, precision=0, minimum=0, elem_id="fe-seed")
+                    dice = gr.Button("🎲 Roll", scale=0, min_width=90, elem_id="fe-dice")
+                    psi = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation ψ (0 = the average face)",
+                                    elem_id="fe-psi")
+                with gr.Row(equal_height=True):
+                    mix_layers = gr.Radio(["none", "coarse", "middle", "fine"], value="none",
+                                          label="Style mixing: take these layers from a second seed")
+                    mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
+                draw = gr.Button("Draw this face and edit it", variant="primary", elem_id="fe-draw")
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -486,6 +542,8 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
+        dice.click(_roll_seed, None, seed, api_name=False, queue=False)
+        draw.click(h["random"], [seed, psi, mix_layers, mix_seed, state], parse_outputs, api_name="random", **gpu)
         make_gif.click(h["animate"], [state, sweep], [animation], api_name="animate", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)

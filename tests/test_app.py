@@ -192,3 +192,48 @@ def test_brush_palette_is_the_class_palette_and_paint_maps_back_exactly():
         same[..., :3] = L.PALETTE[L.INDEX["skin"]]
         same[..., 3] = 255
         painted_labels({"layers": [same]}, old)
+
+
+def test_random_face_on_the_lite_engine_says_which_weights_to_fetch(app_url):
+    from gradio_client.exceptions import AppError
+
+    from faceedit.ui import random_faces_note
+
+    assert "weights fetch stylegan2.ffhq" in random_faces_note()
+    with pytest.raises(AppError, match="weights fetch stylegan2.ffhq"):
+        _client(app_url).predict(42, 0.7, "none", 7, api_name="/random")
+
+
+@pytest.fixture()
+def tiny_gan(monkeypatch):
+    """A seeded 32 px StyleGAN2 behind the GAN engine, as if its weights were in the cache."""
+    import torch
+
+    from faceedit.directions import Direction, DirectionLibrary
+    from faceedit.engines import base
+    from faceedit.engines.gan import GanEngine
+    from faceedit.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    generator = Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
+    rng = np.random.default_rng(0)
+    directions = DirectionLibrary([Direction("smile", rng.standard_normal((1, 64)), scale=4.0)])
+    engine = GanEngine(device="cpu", generator=generator, encoder=None, seg2face=None, directions=directions)
+    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
+    monkeypatch.setitem(base._engines, "gan", engine)
+    return engine
+
+
+def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
+    from faceedit.ui import make_handlers
+
+    draw = make_handlers(None)["random"]
+    out = draw(42, 0.7, "none", 7, None)
+    state, compare, info = out[0], out[1], out[6]
+    face = state.session.original.copy()
+    assert face.shape == (32, 32, 3) and compare[1].shape == (32, 32, 3)
+    assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
+    assert "seed 42" in out[3]
+    assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
+    assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
+    assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)
