@@ -56,6 +56,8 @@ PAINT_ALPHA_THRESHOLD = 128
 #: Frames (slider values from −3 to +3) and side of the exported animation.
 ANIMATION_FRAMES = 9
 ANIMATION_SIZE = 320
+#: Crops per row of the entanglement view.
+STRIP_FRAMES = 7
 #: Seconds an idle user's session is kept.
 SESSION_TTL = 2 * 60 * 60
 
@@ -228,13 +230,23 @@ def _session_sliders(session: Any) -> list[Any]:
     return _slider_updates(names, dict(getattr(session, "values", {}) or {}), ranges)
 
 
-def sweep_frames(session: Any, name: str | None) -> list[np.ndarray]:
-    """Aligned crops of the current face along one slider over its whole range (history untouched)."""
+def sweep_frames(session: Any, name: str | None, count: int,
+                 conditions: list[str] | None = None) -> list[np.ndarray]:
+    """Aligned crops of the current face at ``count`` values over one slider's range (history untouched)."""
     names = list(session.attribute_names())
     if name not in names:
-        raise InvalidArgumentError(f"Choose the slider to animate: {', '.join(names)}.")
+        raise InvalidArgumentError(f"Choose the slider: {', '.join(names)}.")
     lo, hi = session.attribute_range(name)
-    return session.attribute_strip(name, tuple(float(v) for v in np.linspace(lo, hi, ANIMATION_FRAMES)))
+    values = tuple(float(v) for v in np.linspace(lo, hi, count))
+    return session.attribute_strip(name, values, conditions=conditions)
+
+
+def strip_sheet(rows: list[list[np.ndarray]], side: int = 160) -> np.ndarray:
+    """Rows of crops laid out as one image, each crop scaled to ``side`` pixels."""
+    return np.concatenate([
+        np.concatenate([np.asarray(Image.fromarray(c).resize((side, side), Image.LANCZOS)) for c in row], axis=1)
+        for row in rows
+    ], axis=0)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -270,6 +282,7 @@ def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ..
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
+        gr.update(choices=names, value=[]),
         *_session_sliders(session),
         (session.crop, session.crop),
     )
@@ -291,7 +304,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         free_state(old)
         if photo is None:
             return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
-                    gr.update(choices=[], value=None), *_slider_updates([]), None)
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
         index = int(face_index or 0)
         session = _load(photo, index, engine)
@@ -358,7 +371,20 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
                 progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         state = _require(state)
         progress(0.1, desc=f"Rendering {ANIMATION_FRAMES} frames along {name}…")
-        return state.save_gif(sweep_frames(state.session, name), f"sweep-{name}")
+        return state.save_gif(sweep_frames(state.session, name, ANIMATION_FRAMES), f"sweep-{name}")
+
+    @_gpu
+    @_user_errors
+    def entanglement(state: UserState | None, name: str | None, conditions: list[str] | None,
+                     progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        state = _require(state)
+        if not conditions or name in conditions:
+            raise InvalidArgumentError(f"Tick one or more attributes other than {name} to keep unchanged "
+                                       "(e.g. age while the smile moves).")
+        progress(0.1, desc=f"Rendering {name} with and without {', '.join(conditions)} held…")
+        sheet = strip_sheet([sweep_frames(state.session, name, STRIP_FRAMES),
+                             sweep_frames(state.session, name, STRIP_FRAMES, conditions=list(conditions))])
+        return state.save_png(sheet, f"entanglement-{name}")
 
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
@@ -371,7 +397,8 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face}
+            "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
+            "entanglement": entanglement}
 
 
 def random_faces_available() -> bool:
@@ -505,14 +532,20 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                                                  label=f"attribute {i + 1}", visible=False, min_width=240,
                                                  elem_id=f"fe-slider-{i}"))
                 reset = gr.Button("Reset all sliders", elem_id="fe-reset")
-                with gr.Accordion("Animation: sweep one slider from −3 to +3", open=False):
+                with gr.Accordion("Animation and entanglement: one slider from −3 to +3", open=False):
                     with gr.Row(equal_height=False):
                         with gr.Column(min_width=220):
                             sweep = gr.Dropdown(label="Slider", choices=[], interactive=True, elem_id="fe-sweep")
                             make_gif = gr.Button("Make GIF", elem_id="fe-make-gif")
-                        animation = gr.Image(label="Your photo's face along the slider", type="filepath", format="gif",
+                            keep = gr.CheckboxGroup([], label="Keep these unchanged (conditional editing, GAN engine)",
+                                                    elem_id="fe-keep")
+                            make_strips = gr.Button("Compare strips", elem_id="fe-strips")
+                        animation = gr.Image(label="The face along the slider", type="filepath", format="gif",
                                              interactive=False, height=320, buttons=["download", "fullscreen"],
                                              elem_id="fe-animation")
+                    strips = gr.Image(label="Top: the slider alone · bottom: keeping the ticked attributes · "
+                                            "left −3 → right +3", type="filepath", interactive=False,
+                                      buttons=["download", "fullscreen"], elem_id="fe-strips-image")
             with gr.Tab("Random face", id="random"):
                 if not random_faces_available():
                     gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
@@ -533,7 +566,7 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
 
         gpu = {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}
         edited = [state, compare, download, status, canvas, closeup]
-        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, *sliders, closeup]
+        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, keep, *sliders, closeup]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
@@ -545,6 +578,7 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
         dice.click(_roll_seed, None, seed, api_name=False, queue=False)
         draw.click(h["random"], [seed, psi, mix_layers, mix_seed, state], parse_outputs, api_name="random", **gpu)
         make_gif.click(h["animate"], [state, sweep], [animation], api_name="animate", **gpu)
+        make_strips.click(h["entanglement"], [state, sweep, keep], [strips], api_name="entanglement", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)

@@ -78,7 +78,7 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     assert info["engine"] == "lite" and info["faces"] == 1
     names = info["attributes"]
     assert "smile" in names
-    assert len(out) == 8 + MAX_SLIDERS
+    assert len(out) == 9 + MAX_SLIDERS
     assert [_size(p) for p in out[-1]] == [(512, 512)] * 2, "the face close-up shows the aligned crop"
 
     edited = client.predict(
@@ -137,6 +137,16 @@ def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
     Image.fromarray(np.zeros((70, 10_001, 3), np.uint8)).save(wide)
     with pytest.raises(AppError, match="10,000 px"):
         _client(app_url).predict(handle_file(str(wide)), api_name="/parse")
+
+
+def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client = _client(app_url)
+    client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    with pytest.raises(AppError, match="lite engine"):
+        client.predict("smile", ["age"], api_name="/entanglement")
 
 
 def test_edit_before_upload_says_what_to_do(app_url):
@@ -206,7 +216,7 @@ def test_random_face_on_the_lite_engine_says_which_weights_to_fetch(app_url):
 
 @pytest.fixture()
 def tiny_gan(monkeypatch):
-    """A seeded 32 px StyleGAN2 behind the GAN engine, as if its weights were in the cache."""
+    """A seeded 16 px StyleGAN2 behind the GAN engine, as if its weights were in the cache."""
     import torch
 
     from faceedit.directions import Direction, DirectionLibrary
@@ -215,9 +225,10 @@ def tiny_gan(monkeypatch):
     from faceedit.models.stylegan2 import Generator
 
     torch.manual_seed(0)
-    generator = Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
+    generator = Generator(16, style_dim=64, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
     rng = np.random.default_rng(0)
-    directions = DirectionLibrary([Direction("smile", rng.standard_normal((1, 64)), scale=4.0)])
+    directions = DirectionLibrary([Direction("smile", rng.standard_normal((1, 64)), scale=4.0),
+                                   Direction("age", rng.standard_normal((1, 64)), scale=4.0)])
     engine = GanEngine(device="cpu", generator=generator, encoder=None, seg2face=None, directions=directions)
     monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
     monkeypatch.setitem(base._engines, "gan", engine)
@@ -231,9 +242,20 @@ def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
     out = draw(42, 0.7, "none", 7, None)
     state, compare, info = out[0], out[1], out[6]
     face = state.session.original.copy()
-    assert face.shape == (32, 32, 3) and compare[1].shape == (32, 32, 3)
+    assert face.shape == (16, 16, 3) and compare[1].shape == (16, 16, 3)
     assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
     assert "seed 42" in out[3]
     assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
     assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
     assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)
+
+
+def test_entanglement_view_shows_both_strips(tiny_gan):
+    from faceedit.ui import STRIP_FRAMES, make_handlers
+
+    h = make_handlers(None)
+    state = h["random"](5, 0.7, "none", 0, None)[0]
+    sheet = np.asarray(Image.open(h["entanglement"](state, "smile", ["age"])))
+    assert sheet.shape[:2] == (2 * 160, STRIP_FRAMES * 160)
+    assert np.abs(sheet[:160].astype(int) - sheet[160:]).mean() > 0.5, "conditioning must change the strip"
+    assert not state.session.can_undo, "the strips leave the history alone"
