@@ -19,6 +19,7 @@ import functools
 import html
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -52,6 +53,11 @@ BRUSH_COLORS: list[str] = ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in L
 OVERLAY_OPACITY = 0.55
 #: Painted pixels with at least this alpha count as paint; fainter ones keep their old label.
 PAINT_ALPHA_THRESHOLD = 128
+#: Frames (slider values from −3 to +3) and side of the exported animation.
+ANIMATION_FRAMES = 9
+ANIMATION_SIZE = 320
+#: Crops per row of the entanglement view.
+STRIP_FRAMES = 7
 #: Seconds an idle user's session is kept.
 SESSION_TTL = 2 * 60 * 60
 
@@ -75,13 +81,23 @@ class UserState:
     """One browser tab's photo session and the files it offered for download."""
 
     session: Any  # faceedit.session.Session
-    photo: str  # path of the uploaded photo (to re-run with another face)
+    photo: str  # path of the uploaded photo ("" for a random face)
+    face_index: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
         """Write ``image`` losslessly for the download button; returns the path."""
         path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
         Image.fromarray(image).save(path)
+        return str(path)
+
+
+    def save_gif(self, frames: list[np.ndarray], stem: str) -> str:
+        """Write a looping ping-pong GIF of ``frames`` (scaled to ``ANIMATION_SIZE``); returns the path."""
+        images = [Image.fromarray(f).resize((ANIMATION_SIZE, ANIMATION_SIZE), Image.LANCZOS) for f in frames]
+        images = images + images[-2:0:-1]
+        path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.gif"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=110, loop=0)
         return str(path)
 
 
@@ -192,22 +208,52 @@ def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
     return new
 
 
-def _slider_updates(names: list[str], values: dict[str, float] | None = None) -> list[Any]:
-    values = values or {}
+def _slider_updates(names: list[str], values: dict[str, float] | None = None,
+                    ranges: dict[str, tuple[float, float]] | None = None) -> list[Any]:
+    """Updates for every slider slot: the first ``len(names)`` shown with their name, value and range."""
+    values, ranges = values or {}, ranges or {}
     updates = []
     for i in range(MAX_SLIDERS):
         if i < len(names):
-            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), value=values.get(names[i], 0.0)))
+            lo, hi = ranges.get(names[i], (-SLIDER_LIMIT, SLIDER_LIMIT))
+            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), minimum=lo, maximum=hi,
+                                     value=values.get(names[i], 0.0)))
         else:
             updates.append(gr.update(visible=False, value=0.0))
     return updates
+
+
+def _session_sliders(session: Any) -> list[Any]:
+    """Slider updates showing the session's attributes, ranges and current values."""
+    names = list(session.attribute_names())
+    ranges = {n: tuple(session.attribute_range(n)) for n in names} if hasattr(session, "attribute_range") else {}
+    return _slider_updates(names, dict(getattr(session, "values", {}) or {}), ranges)
+
+
+def sweep_frames(session: Any, name: str | None, count: int,
+                 conditions: list[str] | None = None) -> list[np.ndarray]:
+    """Aligned crops of the current face at ``count`` values over one slider's range (history untouched)."""
+    names = list(session.attribute_names())
+    if name not in names:
+        raise InvalidArgumentError(f"Choose the slider: {', '.join(names)}.")
+    lo, hi = session.attribute_range(name)
+    values = tuple(float(v) for v in np.linspace(lo, hi, count))
+    return session.attribute_strip(name, values, conditions=conditions)
+
+
+def strip_sheet(rows: list[list[np.ndarray]], side: int = 160) -> np.ndarray:
+    """Rows of crops laid out as one image, each crop scaled to ``side`` pixels."""
+    return np.concatenate([
+        np.concatenate([np.asarray(Image.fromarray(c).resize((side, side), Image.LANCZOS)) for c in row], axis=1)
+        for row in rows
+    ], axis=0)
 
 
 # --------------------------------------------------------------------------- handlers
 
 
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
-    """(state, before/after, download, badge, canvas) after an edit: the canvas shows the edited crop."""
+    """(state, before/after, download, badge, canvas, close-up) after an edit; the canvas shows the edited crop."""
     session = state.session
     download = state.save_png(result.image, stem)
     return (
@@ -216,12 +262,30 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         download,
         badge(result.engine, result.device, result.message),
         editor_value(result.crop, session.labels),
+        (session.crop, result.crop),
     )
 
 
-def _current_sliders(session: Any) -> list[Any]:
-    """Slider updates showing the session's current values (after undo/redo)."""
-    return _slider_updates(list(session.attribute_names()), dict(getattr(session, "values", {}) or {}))
+def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ...]:
+    """Outputs of a freshly opened session (photo or random face): views, canvas, chooser, sliders."""
+    session = state.session
+    names = list(session.attribute_names())
+    faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
+    info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
+            "size": list(session.original.shape[:2]), "attributes": names, **extra}
+    return (
+        state,
+        (session.original, session.original),
+        state.save_png(session.original, "original"),
+        badge(session.engine_name, describe_device(), note),
+        editor_value(session.crop, session.labels),
+        gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
+        info,
+        gr.update(choices=names, value=names[0] if names else None),
+        gr.update(choices=names, value=[]),
+        *_session_sliders(session),
+        (session.crop, session.crop),
+    )
 
 
 @_gpu
@@ -239,31 +303,30 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
         free_state(old)
         if photo is None:
-            return (None, None, None, badge_idle(),
-                    None, gr.update(choices=[], value=None, visible=False), {}, *_slider_updates([]))
+            return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
-        session = _load(photo, face_index or 0, engine)
-        state = UserState(session=session, photo=photo)
-        faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
-        names = list(session.attribute_names())
-        info = {
-            "engine": session.engine_name,
-            "device": describe_device(),
-            "faces": session.num_faces,
-            "face_index": int(face_index or 0),
-            "size": list(session.original.shape[:2]),
-            "attributes": names,
-        }
-        return (
-            state,
-            (session.original, session.original),
-            state.save_png(session.original, "original"),
-            badge(session.engine_name, describe_device(), "Face found and parsed: paint, swap or slide."),
-            editor_value(session.crop, session.labels),
-            gr.update(choices=faces, value=int(face_index or 0), visible=session.num_faces > 1),
-            info,
-            *_slider_updates(names),
-        )
+        index = int(face_index or 0)
+        session = _load(photo, index, engine)
+        state = UserState(session=session, photo=photo, face_index=index)
+        return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index})
+
+    @_gpu
+    @_user_errors
+    def random_face(seed: float | None, truncation: float, mix_layers: str, mix_seed: float | None,
+                    old: UserState | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        from faceedit.session import Session
+
+        if seed is None:
+            raise InvalidArgumentError("Enter a seed (a whole number), or roll the dice.")
+        mix = None if mix_layers in (None, "", "none") else (str(mix_layers), int(mix_seed or 0))
+        progress(0.2, desc=f"Drawing face #{int(seed)}…")
+        session = Session.from_seed(int(seed), truncation=float(truncation), mix=mix, engine=engine)
+        free_state(old)
+        state = UserState(session=session, photo="", face_index=0)
+        return _opened(state, f"Random face: seed {int(seed)}, ψ = {float(truncation):.2f}"
+                       + (f", {mix[0]} styles from seed {mix[1]}" if mix else "") + ".",
+                       {"seed": int(seed), "truncation": float(truncation), "mix": list(mix) if mix else None})
 
     @_gpu
     @_user_errors
@@ -300,20 +363,71 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_current_sliders(state.session))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session))
+
+    @_gpu
+    @_user_errors
+    def animate(state: UserState | None, name: str | None,
+                progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        state = _require(state)
+        progress(0.1, desc=f"Rendering {ANIMATION_FRAMES} frames along {name}…")
+        return state.save_gif(sweep_frames(state.session, name, ANIMATION_FRAMES), f"sweep-{name}")
+
+    @_gpu
+    @_user_errors
+    def entanglement(state: UserState | None, name: str | None, conditions: list[str] | None,
+                     progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        state = _require(state)
+        if not conditions or name in conditions:
+            raise InvalidArgumentError(f"Tick one or more attributes other than {name} to keep unchanged "
+                                       "(e.g. age while the smile moves).")
+        progress(0.1, desc=f"Rendering {name} with and without {', '.join(conditions)} held…")
+        sheet = strip_sheet([sweep_frames(state.session, name, STRIP_FRAMES),
+                             sweep_frames(state.session, name, STRIP_FRAMES, conditions=list(conditions))])
+        return state.save_png(sheet, f"entanglement-{name}")
 
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_current_sliders(state.session))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_current_sliders(state.session))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "reset": reset, "undo": undo, "redo": redo}
+            "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
+            "entanglement": entanglement}
+
+
+def random_faces_available() -> bool:
+    """Whether the weights registry has the generator that random faces need."""
+    try:
+        from faceedit.weights import capabilities
+
+        return bool(capabilities().get("random", False))
+    except Exception:  # noqa: BLE001 - no registry or a broken cache: say plainly it is not there
+        return False
+
+
+def random_faces_note() -> str:
+    """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
+    name = "stylegan2.ffhq"
+    try:
+        from faceedit.weights import capability_requirements
+
+        name = capability_requirements()["random"][0][0]
+    except Exception:  # noqa: BLE001 - keep the documented default name
+        pass
+    return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
+            f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
+            "and restart the app.")
+
+
+def _roll_seed() -> int:
+    """A fresh seed for the dice button (the seed itself is what makes a face reproducible)."""
+    return secrets.randbelow(2**31)
 
 
 def badge_idle() -> str:
@@ -330,6 +444,7 @@ CSS = """
 .fe-pill {border-radius: 999px; padding: .15em .75em; font-weight: 600; color: white}
 .fe-lite {background: #0f766e} .fe-gan {background: #7c3aed} .fe-device {background: #475569}
 .fe-note {opacity: .85}
+.fe-warn {border-left: 4px solid #d97706; padding: .2em .8em; background: #d9770614; border-radius: 4px}
 .fe-legend {display: flex; flex-wrap: wrap; gap: .25em .9em; font-size: .82em}
 .fe-swatch {display: inline-flex; align-items: center; gap: .35em; white-space: nowrap}
 .fe-swatch i {display: inline-block; width: 1em; height: 1em; border-radius: 3px; border: 1px solid #8886}
@@ -365,8 +480,15 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                     inputs=[photo], label="Examples (public domain, see assets/LICENSES.md)",
                 )
             with gr.Column(scale=6, min_width=360):
-                compare = gr.ImageSlider(label="Before / after", type="numpy", format="png", interactive=False,
-                                         max_height=520, elem_id="fe-result")
+                with gr.Tabs():
+                    with gr.Tab("Face close-up", id="closeup"):
+                        closeup = gr.ImageSlider(label="Before / after (aligned face)", type="numpy",
+                                                 format="png", interactive=False, max_height=520,
+                                                 elem_id="fe-closeup")
+                    with gr.Tab("Whole photo", id="whole"):
+                        compare = gr.ImageSlider(label="Before / after (full resolution)", type="numpy",
+                                                 format="png", interactive=False, max_height=520,
+                                                 elem_id="fe-result")
                 with gr.Row():
                     undo = gr.Button("↶ Undo", size="sm", elem_id="fe-undo")
                     redo = gr.Button("↷ Redo", size="sm", elem_id="fe-redo")
@@ -410,12 +532,41 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                                                  label=f"attribute {i + 1}", visible=False, min_width=240,
                                                  elem_id=f"fe-slider-{i}"))
                 reset = gr.Button("Reset all sliders", elem_id="fe-reset")
+                with gr.Accordion("Animation and entanglement: one slider from −3 to +3", open=False):
+                    with gr.Row(equal_height=False):
+                        with gr.Column(min_width=220):
+                            sweep = gr.Dropdown(label="Slider", choices=[], interactive=True, elem_id="fe-sweep")
+                            make_gif = gr.Button("Make GIF", elem_id="fe-make-gif")
+                            keep = gr.CheckboxGroup([], label="Keep these unchanged (conditional editing, GAN engine)",
+                                                    elem_id="fe-keep")
+                            make_strips = gr.Button("Compare strips", elem_id="fe-strips")
+                        animation = gr.Image(label="The face along the slider", type="filepath", format="gif",
+                                             interactive=False, height=320, buttons=["download", "fullscreen"],
+                                             elem_id="fe-animation")
+                    strips = gr.Image(label="Top: the slider alone · bottom: keeping the ticked attributes · "
+                                            "left −3 → right +3", type="filepath", interactive=False,
+                                      buttons=["download", "fullscreen"], elem_id="fe-strips-image")
+            with gr.Tab("Random face", id="random"):
+                if not random_faces_available():
+                    gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
+                gr.Markdown("Draw a new face from the StyleGAN2 generator, then edit it in the other tabs "
+                            "like a photo. The same seed gives the same face on any machine.")
+                with gr.Row(equal_height=True):
+                    seed = gr.Number(label="Seed", value=42, precision=0, minimum=0, elem_id="fe-seed")
+                    dice = gr.Button("🎲 Roll", scale=0, min_width=90, elem_id="fe-dice")
+                    psi = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation ψ (0 = the average face)",
+                                    elem_id="fe-psi")
+                with gr.Row(equal_height=True):
+                    mix_layers = gr.Radio(["none", "coarse", "middle", "fine"], value="none",
+                                          label="Style mixing: take these layers from a second seed")
+                    mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
+                draw = gr.Button("Draw this face and edit it", variant="primary", elem_id="fe-draw")
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
         gpu = {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}
-        edited = [state, compare, download, status, canvas]
-        parse_outputs = [state, compare, download, status, canvas, face, info, *sliders]
+        edited = [state, compare, download, status, canvas, closeup]
+        parse_outputs = [state, compare, download, status, canvas, face, info, sweep, keep, *sliders, closeup]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
@@ -424,6 +575,10 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
+        dice.click(_roll_seed, None, seed, api_name=False, queue=False)
+        draw.click(h["random"], [seed, psi, mix_layers, mix_seed, state], parse_outputs, api_name="random", **gpu)
+        make_gif.click(h["animate"], [state, sweep], [animation], api_name="animate", **gpu)
+        make_strips.click(h["entanglement"], [state, sweep, keep], [strips], api_name="entanglement", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)

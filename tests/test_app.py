@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from faceedit import labels as L
+from faceedit.ui import ANIMATION_FRAMES, MAX_SLIDERS
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"  # 512 wide, 600 high: catches any width/height swap
@@ -41,6 +42,11 @@ def _client(url: str):
 def _size(path: str) -> tuple[int, int]:
     with Image.open(path) as im:
         return im.size
+
+
+def _rgb(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _after(compare) -> str:
@@ -72,7 +78,8 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     assert info["engine"] == "lite" and info["faces"] == 1
     names = info["attributes"]
     assert "smile" in names
-    sliders = len(out) - 6
+    assert len(out) == 9 + MAX_SLIDERS
+    assert [_size(p) for p in out[-1]] == [(512, 512)] * 2, "the face close-up shows the aligned crop"
 
     edited = client.predict(
         {"background": None, "layers": [handle_file(_lip_paint(tmp_path))], "composite": None},
@@ -85,22 +92,28 @@ def test_every_endpoint_returns_an_image_of_the_original_size(app_url, tmp_path)
     swapped = client.predict(handle_file(str(ASTRONAUT)), ["eyes", "mouth"], api_name="/swap")
     assert _size(_after(swapped[0])) == (width, height)
 
-    values = [0.0] * sliders
+    values = [0.0] * MAX_SLIDERS
     values[names.index("smile")] = 2.0
     smiled = client.predict(*values, api_name="/attributes")
     smile_path = _after(smiled[0])
     assert _size(smile_path) == (width, height)
-    smile = np.asarray(Image.open(smile_path).convert("RGB"))
-    original = np.asarray(Image.open(HOPPER).convert("RGB"))
+    smile = _rgb(smile_path)
+    original = _rgb(str(HOPPER))
     assert np.abs(smile.astype(int) - original).max() > 0, "a smile of +2 must change the photo"
 
     undone = client.predict(api_name="/undo")
     assert _size(_after(undone[0])) == (width, height)
     redone = client.predict(api_name="/redo")
-    assert np.array_equal(np.asarray(Image.open(_after(redone[0])).convert("RGB")), smile)
+    assert np.array_equal(_rgb(_after(redone[0])), smile)
 
     reset = client.predict(api_name="/reset")
     assert _size(_after(reset[0])) == (width, height)
+
+    gif = client.predict("smile", api_name="/animate")
+    with Image.open(gif) as anim:
+        assert anim.format == "GIF" and anim.n_frames == 2 * ANIMATION_FRAMES - 2
+    shown = client.predict(api_name="/redo")  # the sweep left the user's history alone: nothing to redo
+    assert np.array_equal(_rgb(_after(shown[0])), _rgb(_after(reset[0])))
 
 
 def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
@@ -114,6 +127,26 @@ def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
     message = str(caught.value)
     assert "image" in message.lower()
     assert "Traceback" not in message and "File \"" not in message
+
+
+def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    wide = tmp_path / "panorama.png"  # small file, but one side over the 10,000 px limit
+    Image.fromarray(np.zeros((70, 10_001, 3), np.uint8)).save(wide)
+    with pytest.raises(AppError, match="10,000 px"):
+        _client(app_url).predict(handle_file(str(wide)), api_name="/parse")
+
+
+def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client = _client(app_url)
+    client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    with pytest.raises(AppError, match="lite engine"):
+        client.predict("smile", ["age"], api_name="/entanglement")
 
 
 def test_edit_before_upload_says_what_to_do(app_url):
@@ -136,3 +169,93 @@ def test_two_faces_can_be_chosen(app_url):
     crop_b = np.asarray(Image.open(second[3]["background"]))
     assert crop_a.shape == crop_b.shape and np.abs(crop_a.astype(int) - crop_b).mean() > 10, \
         "choosing the other face must show the other face on the canvas"
+
+
+def test_brush_palette_is_the_class_palette_and_paint_maps_back_exactly():
+    from faceedit.errors import InvalidArgumentError
+    from faceedit.ui import BRUSH_COLORS, painted_labels
+
+    assert len(BRUSH_COLORS) == L.NUM_CLASSES == len(set(BRUSH_COLORS))
+    old = np.full((64, 64), L.INDEX["skin"], np.uint8)
+    layer = np.zeros((64, 64, 4), np.uint8)
+    for k, colour in enumerate(BRUSH_COLORS):  # one 3-px stripe per class, as the browser sends it
+        layer[3 * k: 3 * k + 3, :, :3] = [int(colour[i: i + 2], 16) for i in (1, 3, 5)]
+        layer[3 * k: 3 * k + 3, :, 3] = 255
+    layer[0, 0, :3] += np.array([6, 0, 0], np.uint8)  # an anti-aliased edge pixel, slightly off-colour
+    layer[60:, :, 3] = 200  # painted but semi-opaque: still paint
+    layer[60:, :, :3] = L.PALETTE[L.INDEX["hair"]]
+    layer[63, 0, 3] = 40  # faint brush edge: keeps its old class
+    labels = painted_labels({"layers": [layer]}, old)
+    assert [labels[3 * k + 1, 5] for k in range(L.NUM_CLASSES)] == list(range(L.NUM_CLASSES))
+    assert labels[0, 0] == 0
+    assert (labels[57:60] == L.INDEX["skin"]).all(), "unpainted pixels keep their old class"
+    assert labels[61, 3] == L.INDEX["hair"] and labels[63, 0] == L.INDEX["skin"]
+
+    # A canvas sent at another resolution is brought to the crop's size without new colours.
+    big = np.repeat(np.repeat(layer, 2, 0), 2, 1)
+    assert np.array_equal(painted_labels({"layers": [big]}, old), labels)
+
+    with pytest.raises(InvalidArgumentError, match="Paint on the label map"):
+        painted_labels({"layers": []}, old)
+    with pytest.raises(InvalidArgumentError, match="does not change any class"):
+        same = np.zeros((64, 64, 4), np.uint8)
+        same[..., :3] = L.PALETTE[L.INDEX["skin"]]
+        same[..., 3] = 255
+        painted_labels({"layers": [same]}, old)
+
+
+def test_random_face_on_the_lite_engine_says_which_weights_to_fetch(app_url):
+    from gradio_client.exceptions import AppError
+
+    from faceedit.ui import random_faces_note
+
+    assert "weights fetch stylegan2.ffhq" in random_faces_note()
+    with pytest.raises(AppError, match="weights fetch stylegan2.ffhq"):
+        _client(app_url).predict(42, 0.7, "none", 7, api_name="/random")
+
+
+@pytest.fixture()
+def tiny_gan(monkeypatch):
+    """A seeded 16 px StyleGAN2 behind the GAN engine, as if its weights were in the cache."""
+    import torch
+
+    from faceedit.directions import Direction, DirectionLibrary
+    from faceedit.engines import base
+    from faceedit.engines.gan import GanEngine
+    from faceedit.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    generator = Generator(16, style_dim=64, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
+    rng = np.random.default_rng(0)
+    directions = DirectionLibrary([Direction("smile", rng.standard_normal((1, 64)), scale=4.0),
+                                   Direction("age", rng.standard_normal((1, 64)), scale=4.0)])
+    engine = GanEngine(device="cpu", generator=generator, encoder=None, seg2face=None, directions=directions)
+    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
+    monkeypatch.setitem(base._engines, "gan", engine)
+    return engine
+
+
+def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
+    from faceedit.ui import make_handlers
+
+    draw = make_handlers(None)["random"]
+    out = draw(42, 0.7, "none", 7, None)
+    state, compare, info = out[0], out[1], out[6]
+    face = state.session.original.copy()
+    assert face.shape == (16, 16, 3) and compare[1].shape == (16, 16, 3)
+    assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
+    assert "seed 42" in out[3]
+    assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
+    assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
+    assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)
+
+
+def test_entanglement_view_shows_both_strips(tiny_gan):
+    from faceedit.ui import STRIP_FRAMES, make_handlers
+
+    h = make_handlers(None)
+    state = h["random"](5, 0.7, "none", 0, None)[0]
+    sheet = np.asarray(Image.open(h["entanglement"](state, "smile", ["age"])))
+    assert sheet.shape[:2] == (2 * 160, STRIP_FRAMES * 160)
+    assert np.abs(sheet[:160].astype(int) - sheet[160:]).mean() > 0.5, "conditioning must change the strip"
+    assert not state.session.can_undo, "the strips leave the history alone"

@@ -30,7 +30,7 @@ CHROMIUM_FLAGS = [
 #: Seconds to wait for one backend call to show up in the page.
 STEP_TIMEOUT_MS = 45_000
 
-AFTER_SRC = "() => { const imgs = document.querySelectorAll('#fe-result img'); " \
+AFTER_SRC = "() => { const imgs = document.querySelectorAll('#fe-closeup img'); " \
             "return imgs.length ? imgs[imgs.length - 1].getAttribute('src') : null; }"
 
 
@@ -126,4 +126,12 @@ def test_upload_paint_apply_and_slide(page):
     assert value > 1.0
     smiled = _wait_new_result(page, painted, "4-smile")
     assert smiled != painted
+
+    # The whole photo, at full resolution, is one tab away.
+    page.get_by_role("tab", name="Whole photo").click()
+    whole = page.locator("#fe-result img").last
+    whole.wait_for(state="visible")
+    page.wait_for_function("() => { const i = [...document.querySelectorAll('#fe-result img')].pop();"
+                           " return i && i.naturalWidth === 512 && i.naturalHeight === 512; }")
+    _shot(page, "5-whole-photo")
 
