@@ -1,4 +1,4 @@
-"""Timings of random faces: mean latent, seed → W+, one face, a slider move on a generated session.
+"""Timings of random faces: mean latent, seed → W+, Session.from_seed, (conditional) slider moves, sheet tiles.
 
 Run: ``python benchmarks/random_faces.py --size 256 --threads 2`` (CPU; ``--size 1024 --channel-multiplier 2``
 for the FFHQ config-f shape). The generator has seeded random weights in the published layout (no published
@@ -42,20 +42,25 @@ def main() -> None:
     g = Generator(args.size, channel_multiplier=args.channel_multiplier).eval().requires_grad_(False)
     rng = np.random.default_rng(0)
     lib = DirectionLibrary([Direction(n, rng.standard_normal((1, 512)), scale=3.0) for n in ("smile", "age")])
+    gan = GanEngine(generator=g, directions=lib, device="cpu")
     base._capabilities = lambda: {"random": True}
-    base._engines["gan"] = GanEngine(generator=g, directions=lib, device="cpu")
+    base._engines["gan"] = gan
 
     t0 = time.perf_counter()
-    rf.mean_w(g)
+    gan.mean_latent()
     rows = [("mean latent (4096 samples, once per generator)", time.perf_counter() - t0)]
-    rows.append(("seed → W+ (mapping, truncation)", _time(lambda: rf.seed_w_plus(g, 42, 0.7), 10)))
-    rows.append(("one face (seed → image)", _time(lambda: rf.random_face(g, 42, 0.7), args.repeat)))
+    rows.append(("seed → W+ (z, mapping, truncation)", _time(lambda: gan.sample(42, 0.7), 10)))
     t0 = time.perf_counter()
     s = Session.from_seed(42, truncation=0.7)
-    rows.append(("Session.from_seed (face + landmarks + parse)", time.perf_counter() - t0))
+    rows.append(("Session.from_seed (face + parse + landmarks)", time.perf_counter() - t0))
     values = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
-    rows.append(("slider move on a generated session", _time(lambda: s.set_attributes({"smile": next(values)}),
-                                                              args.repeat)))
+    rows.append(("slider move", _time(lambda: s.set_attributes({"smile": next(values)}), args.repeat)))
+    more = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
+    rows.append(("conditional slider move (smile, keep age)",
+                 _time(lambda: s.set_attributes({"smile": next(more)}, {"smile": ["age"]}), args.repeat)))
+    t0 = time.perf_counter()
+    rf.contact_sheet(gan, [1, 2], cols=2)
+    rows.append(("contact sheet, per tile", (time.perf_counter() - t0) / 2))
     print(f"size {args.size}, channel multiplier {args.channel_multiplier}, threads {args.threads}, "
           f"torch {torch.__version__}")
     for name, sec in rows:
