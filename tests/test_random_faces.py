@@ -137,28 +137,6 @@ def test_without_the_generator_the_sheet_says_how_to_get_it(monkeypatch, tmp_pat
         rf.random_engine("lite")
 
 
-def test_entanglement_block_in_the_app(gan, networks, astronaut) -> None:
-    import gradio as gr
-
-    from faceedit.ui import UserState
-    from faceedit.ui_random import build_entanglement_view, make_entanglement_handlers
-
-    with gr.Blocks():
-        parts = build_entanglement_view(gr.State(None))
-    assert {"direction", "keep", "show", "strips"} <= set(parts)
-    h = make_entanglement_handlers()
-    state = UserState(session=Session.from_seed(5, truncation=0.7), photo="")
-    direction, keep = h["choices"](state)
-    assert direction["choices"] == ["smile", "age", "pose"] and keep["value"] == "age"
-    image, note = h["show"](state, "smile", "age")
-    assert image.shape[1] == 7 * SIZE + 6 * 2 and "cosine" in note
-    with pytest.raises(gr.Error, match="Open a face first"):
-        h["show"](None, "smile", "age")
-    lite = UserState(session=Session.from_photo(astronaut, engine="lite"), photo="")
-    with pytest.raises(gr.Error, match="GAN engine"):
-        h["show"](lite, "smile", "age")
-
-
 def test_the_view_refuses_the_lite_engine_plainly(astronaut) -> None:
     s = Session.from_photo(astronaut, engine="lite")
     with pytest.raises(UnsupportedEditError, match="lite engine"):
