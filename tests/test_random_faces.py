@@ -141,3 +141,44 @@ def test_the_view_refuses_the_lite_engine_plainly(astronaut) -> None:
     s = Session.from_photo(astronaut, engine="lite")
     with pytest.raises(UnsupportedEditError, match="lite engine"):
         rf.entanglement_view(s, "smile", "age")
+
+
+class InvertingEncoder(torch.nn.Module):
+    """Stands for e4e: after a mask edit the face is no longer the seed's, so sliders need its inversion."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w, self.calls = w, 0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.w.clone()
+
+
+def test_a_generated_face_takes_mask_edits_sliders_and_undo_like_a_photo(gan, astronaut, monkeypatch) -> None:
+    """A generated session (built as ``Session.from_seed`` builds it; the astronaut's aligned crop stands for
+    the generator's picture, since random weights draw no face): the lite engine repaints it, results are the
+    picture itself (no paste-back), sliders afterwards invert the edited face once, undo walks back."""
+    from faceedit.engines.base import FaceState
+    from faceedit.engines.lite import LiteEngine
+    from faceedit.labels import INDEX
+    from faceedit.session import _Photo, prepare_photo
+
+    photo = prepare_photo(astronaut, size=256, parse=LiteEngine())
+    w = gan.sample(5, 0.7)
+    encoder = InvertingEncoder(w + 0.05)
+    monkeypatch.setattr(gan, "encoder", encoder)
+    face = FaceState(crop=photo.face.crop, labels=photo.face.labels, landmarks=photo.face.landmarks,
+                     cache={"gan": {"w": w, "generated": True}})
+    s = Session(_Photo(face.crop, None, face, 1), {"attributes": "gan", "mask_edit": "lite", "swap": "lite"})
+    start = s.current.image
+    new = s.labels.copy()
+    new[np.roll(s.labels == INDEX["hair"], 6, axis=0) & (s.labels == INDEX["background"])] = INDEX["hair"]
+    edited = s.edit_mask(new)
+    assert edited.engine == "lite" and np.array_equal(edited.image, edited.crop)
+    assert edited.image.shape == (256, 256, 3) and not np.array_equal(edited.image, start)
+    CountingGenerator.calls = 0
+    moved = s.set_attributes({"smile": 1.0}, {"smile": ["age"]})
+    assert encoder.calls == 1 and CountingGenerator.calls == 1  # the edited face is inverted once
+    assert np.array_equal(moved.image, moved.crop) and not np.array_equal(moved.image, edited.image)
+    assert np.array_equal(s.undo().image, edited.image) and np.array_equal(s.undo().image, start)
