@@ -9,7 +9,7 @@ The face of a seed is :meth:`faceedit.session.Session.from_seed` (z drawn in flo
 * :func:`entanglement_view`: one direction at α = −3…+3 (top row) and the same direction conditioned on a
   second attribute (bottom row), InterfaceGAN's conditional manipulation (Shen et al. 2020, §2.3: the
   primal normal projected so that ``n1' = n1 − (n1ᵀn2) n2``), so a user sees what conditioning removes
-  (e.g. gender dragging a beard along).  Works on any GAN session, generated or photo.
+  (e.g. age dragging the smile along).  Works on any GAN session, generated or photo.
 """
 
 from __future__ import annotations

@@ -116,6 +116,8 @@ def test_random_cli_keep_mix_strip_and_captions(gan, networks, tmp_path, capsys)
     assert _png(strip).shape[1] == 7 * SIZE + 6 * 2 and "cosine" in capsys.readouterr().out
     assert main(["random", "--seed", "42", "--strip", "smile", "-o", str(strip)]) == 2
     assert "--keep" in capsys.readouterr().err
+    assert main(["random", "--seed", "42", "--keep", "age", "-o", str(strip)]) == 2
+    assert "moved slider" in capsys.readouterr().err
 
     sheet = tmp_path / "sheet.png"
     assert main(["random", "--seed", "3", "--grid", "1x2", "--captions", "-o", str(sheet)]) == 0

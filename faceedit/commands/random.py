@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("Give either --mix LAYERS:SEED or --mix-seed/--mix-layers, not both.")
     mix = rf.parse_mix(args.mix) if args.mix is not None else \
         ((args.mix_layers, args.mix_seed) if args.mix_seed is not None else None)
+    if args.keep and not values and not args.strip:
+        raise InvalidArgumentError("--keep ATTR conditions a moved slider: add one (e.g. --smile 1.5) or --strip.")
     conditions = {name: list(args.keep) for name in values} if args.keep else None
     mixed = f", {mix[0]} styles from seed {mix[1]}" if mix else ""
 
