@@ -474,6 +474,9 @@ def test_bisenet_checkpoint_loads_through_the_registry(hub: HubServer, use_manif
     with torch.inference_mode():
         torch.testing.assert_close(net2.parse_logits(x), ref, rtol=0, atol=0)
     assert BiSeNetParser(device="cpu").model is net2  # the parser shares the registry's model
+    from faceedit.parsing import get_parser
+
+    assert get_parser("auto").name == "bisenet"  # the app's choice once the checkpoint is present
 
 
 def test_rosinality_generator_loads_through_the_registry(hub: HubServer, use_manifest) -> None:
