@@ -68,7 +68,7 @@ CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "
 CONNECT_TIMEOUT = 10.0
 
 _CHUNK = 1 << 20
-_load_lock = threading.RLock()  # guards the model cache and the per-name fetch locks
+_load_lock = threading.RLock()  # guards the model cache
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
 
@@ -388,12 +388,13 @@ def _unreachable(url: str, timeout: float = 3.0) -> str | None:
 
 
 _fetch_locks: dict[str, threading.Lock] = {}
+_fetch_locks_guard = threading.Lock()
 
 
 def fetch(name: str, progress: bool = True) -> Path:
     """The verified local path of ``name``, downloading it first when needed (one download per name at a time)."""
     spec = spec_for(name)
-    with _load_lock:
+    with _fetch_locks_guard:
         lock = _fetch_locks.setdefault(name, threading.Lock())
     with lock:
         return _fetch_locked(spec, progress)
