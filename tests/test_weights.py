@@ -359,10 +359,10 @@ def test_malicious_pickle_is_refused_and_its_code_never_runs(hub: HubServer, use
     assert side.exists()
 
 
-def test_argparse_namespace_is_not_allowed() -> None:
+def test_argparse_namespace_is_not_allowed(tmp_path: Path) -> None:
     """No published file holds one (pSp/e4e store ``vars(opts)``), so it stays refused."""
     buf = torch_bytes({"g_ema": {"w": torch.zeros(1)}, "args": argparse.Namespace(size=1024)})
-    path = Path(pytest.importorskip("tempfile").mkdtemp()) / "train.pt"
+    path = tmp_path / "train.pt"
     path.write_bytes(buf)
     with pytest.raises(WeightsVerificationError, match="argparse.Namespace"):
         weights.load_checkpoint(path)
