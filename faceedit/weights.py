@@ -68,6 +68,7 @@ CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "
 CONNECT_TIMEOUT = 10.0
 
 _CHUNK = 1 << 20
+_load_lock = threading.RLock()  # guards the model cache
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
 
@@ -386,9 +387,21 @@ def _unreachable(url: str, timeout: float = 3.0) -> str | None:
         return f"{parts.hostname}:{port} cannot be reached ({err.strerror or err})"
 
 
+_fetch_locks: dict[str, threading.Lock] = {}
+_fetch_locks_guard = threading.Lock()
+
+
 def fetch(name: str, progress: bool = True) -> Path:
-    """The verified local path of ``name``, downloading it first when needed."""
+    """The verified local path of ``name``, downloading it first when needed (one download per name at a time)."""
     spec = spec_for(name)
+    with _fetch_locks_guard:
+        lock = _fetch_locks.setdefault(name, threading.Lock())
+    with lock:
+        return _fetch_locked(spec, progress)
+
+
+def _fetch_locked(spec: WeightSpec, progress: bool) -> Path:
+    name = spec.name
     path = local_path(name)
     if path is not None:
         return path
@@ -725,9 +738,6 @@ def _load_safetensors(path: Path) -> Any:
         data = json.loads(sidecar.read_text())
         return _unflatten(data["skeleton"], tensors)
     return tensors
-
-
-_load_lock = threading.RLock()
 
 
 def missing_error(spec: WeightSpec) -> WeightsMissingError:
