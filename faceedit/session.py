@@ -130,7 +130,8 @@ class Session:
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
         engines = {op: engine_for(op, engine) for op in OPERATIONS}
-        parser = get_engine(engines["mask_edit"])
+        # BiSeNet (through the GAN engine) when any operation uses the GAN weights, else the landmark parser.
+        parser = get_engine("gan" if "gan" in engines.values() else "lite")
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
         session = cls(photo, engines)
         session._engine("attributes").prepare(photo.face)
