@@ -21,18 +21,6 @@ ASTRONAUT = REPO / "assets" / "astronaut.png"
 TWO_FACES = REPO / "assets" / "two_faces.jpg"
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    from faceedit.ui import build_demo, launch_kwargs
-
-    demo = build_demo(engine="lite")
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
 def _client(url: str):
     from gradio_client import Client
 
