@@ -117,6 +117,17 @@ def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
     assert "Traceback" not in message and "File \"" not in message
 
 
+def test_photo_without_a_face_says_so(app_url, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from skimage import data
+
+    cup = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(cup)
+    with pytest.raises(AppError, match="(?i)no face"):
+        _client(app_url).predict(handle_file(str(cup)), api_name="/parse")
+
+
 def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
