@@ -23,13 +23,17 @@ sys.path.insert(0, str(REPO))
 from faceedit.models.bisenet import BiSeNet, fold_batchnorm  # noqa: E402
 
 
-def once(fn, x: torch.Tensor, sync) -> float:
-    """Seconds of one ``fn(x)`` under inference mode."""
+def once(fn, x: torch.Tensor, sync) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one ``fn(x)`` under inference mode.
+
+    CPU time (summed over this process's threads) is what the call costs; on a machine shared with other
+    jobs it is far less noisy than wall-clock time.
+    """
     with torch.inference_mode():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(x)
         sync()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -76,13 +80,18 @@ def main() -> None:
     for _label, fn, inp in rows * 2:  # warm-up
         once(fn, inp, sync)
     # interleave the variants so that load from other processes spreads over all of them
-    times: dict[str, list[float]] = {label: [] for label, _, _ in rows}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in rows}
     for _ in range(args.repeat):
         for label, fn, inp in rows:
             times[label].append(once(fn, inp, sync))
+    print(f"{'variant':45s} {'wall median':>12s} {'wall min':>9s} {'CPU median':>11s} {'CPU min':>8s}  (ms)")
     for label, _, _ in rows:
-        med, best = statistics.median(times[label]), min(times[label])
-        print(f"{label:45s} median {med * 1000:8.1f} ms   min {best * 1000:8.1f} ms")
+        wall = [w for w, _ in times[label]]
+        cpu = [c for _, c in times[label]]
+        print(
+            f"{label:45s} {statistics.median(wall) * 1000:12.0f} {min(wall) * 1000:9.0f} "
+            f"{statistics.median(cpu) * 1000:11.0f} {min(cpu) * 1000:8.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from faceedit.engines.base import (
     engine_for,
     get_engine,
 )
-from faceedit.errors import InvalidArgumentError
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError
 from faceedit.labels import check_label_map
 
 #: Pixels (at 512 px) a changed area is grown by before feathering into the photo.
@@ -130,7 +130,8 @@ class Session:
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
         engines = {op: engine_for(op, engine) for op in OPERATIONS}
-        parser = get_engine(engines["mask_edit"])
+        # BiSeNet (through the GAN engine) when any operation uses the GAN weights, else the landmark parser.
+        parser = get_engine("gan" if "gan" in engines.values() else "lite")
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
         session = cls(photo, engines)
         session._engine("attributes").prepare(photo.face)
@@ -286,7 +287,13 @@ class Session:
         with self._lock:
             step = self._history[self._index]
             size = step.base.crop.shape[0]
-            ref = prepare_photo(reference, size=size, parse=engine)
+            try:
+                ref = prepare_photo(reference, size=size, parse=engine)
+            except NoFaceFoundError:
+                raise NoFaceFoundError(
+                    "No face was found in the reference photo. Use a reference where a face is clearly "
+                    "visible, roughly frontal and not too small."
+                ) from None
             out = engine.swap(step.base, ref.face, tuple(names))
             return self._structural(step, out, engine)
 

@@ -68,6 +68,7 @@ CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "
 CONNECT_TIMEOUT = 10.0
 
 _CHUNK = 1 << 20
+_load_lock = threading.RLock()  # guards the model cache
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
 
@@ -206,8 +207,8 @@ def _candidates(spec: WeightSpec) -> list[Path]:
     found = [_imported_path(spec)]
     if spec.url:
         found.append(_url_path(spec))
-    if spec.repo_id:
-        try:
+    if spec.repo_id and (_hub_cache() / f"models--{spec.repo_id.replace('/', '--')}").is_dir():
+        try:  # only import huggingface_hub (slow) when this repo has a cache folder
             from huggingface_hub import try_to_load_from_cache
 
             hit = try_to_load_from_cache(
@@ -386,9 +387,21 @@ def _unreachable(url: str, timeout: float = 3.0) -> str | None:
         return f"{parts.hostname}:{port} cannot be reached ({err.strerror or err})"
 
 
+_fetch_locks: dict[str, threading.Lock] = {}
+_fetch_locks_guard = threading.Lock()
+
+
 def fetch(name: str, progress: bool = True) -> Path:
-    """The verified local path of ``name``, downloading it first when needed."""
+    """The verified local path of ``name``, downloading it first when needed (one download per name at a time)."""
     spec = spec_for(name)
+    with _fetch_locks_guard:
+        lock = _fetch_locks.setdefault(name, threading.Lock())
+    with lock:
+        return _fetch_locked(spec, progress)
+
+
+def _fetch_locked(spec: WeightSpec, progress: bool) -> Path:
+    name = spec.name
     path = local_path(name)
     if path is not None:
         return path
@@ -413,6 +426,12 @@ def fetch(name: str, progress: bool = True) -> Path:
 
 
 def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
+    why = _unreachable(endpoint or "https://huggingface.co")
+    if why:
+        raise _offline_error(spec, f"the Hub {why}")
+
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -422,12 +441,6 @@ def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
         RevisionNotFoundError,
     )
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
-    why = _unreachable(endpoint or "https://huggingface.co")
-    if why:
-        raise _offline_error(spec, f"the Hub {why}")
     if not progress:
         disable_progress_bars()
     try:
@@ -725,9 +738,6 @@ def _load_safetensors(path: Path) -> Any:
         data = json.loads(sidecar.read_text())
         return _unflatten(data["skeleton"], tensors)
     return tensors
-
-
-_load_lock = threading.RLock()
 
 
 def missing_error(spec: WeightSpec) -> WeightsMissingError:

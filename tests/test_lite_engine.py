@@ -96,6 +96,12 @@ def test_swap_changes_only_the_components_plus_margin(astronaut: np.ndarray, gra
     cx, cy = (m[:, :2] @ np.stack([xs, ys]) + m[:, 2:3]).round().astype(int)
     inside = (cx >= 0) & (cx < 512) & (cy >= 0) & (cy < 512)
     assert inside.all() and dilate(allowed, 4)[cy, cx].all()
+    # Hair: only the old and the new hair region (plus the blend margin) change.
+    s.undo()
+    hair = s.swap(grace_hopper, ["hair"])
+    changed = np.any(hair.crop != s.crop, -1)
+    region = (s.initial_labels == INDEX["hair"]) | (s.labels == INDEX["hair"])
+    assert changed.any() and not (changed & ~dilate(region, 2 * lite.SWAP_MARGIN)).any()
 
 
 def test_enlarging_the_lips_in_the_map_enlarges_the_parsed_lips(astronaut: np.ndarray) -> None:

@@ -60,6 +60,8 @@ def test_bad_label_maps_and_components_are_refused(astronaut: np.ndarray) -> Non
         s.edit_mask(np.full((512, 512), 40, np.uint8))
     with pytest.raises(InvalidArgumentError, match="eyes"):
         s.swap(astronaut, ["ears"])
+    with pytest.raises(NoFaceFoundError, match="reference photo"):
+        s.swap(np.full((200, 200, 3), 128, np.uint8), ["eyes"])
 
 
 def test_sessions_in_threads_keep_their_own_state(astronaut: np.ndarray) -> None:

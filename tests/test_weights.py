@@ -359,10 +359,10 @@ def test_malicious_pickle_is_refused_and_its_code_never_runs(hub: HubServer, use
     assert side.exists()
 
 
-def test_argparse_namespace_is_not_allowed() -> None:
+def test_argparse_namespace_is_not_allowed(tmp_path: Path) -> None:
     """No published file holds one (pSp/e4e store ``vars(opts)``), so it stays refused."""
     buf = torch_bytes({"g_ema": {"w": torch.zeros(1)}, "args": argparse.Namespace(size=1024)})
-    path = Path(pytest.importorskip("tempfile").mkdtemp()) / "train.pt"
+    path = tmp_path / "train.pt"
     path.write_bytes(buf)
     with pytest.raises(WeightsVerificationError, match="argparse.Namespace"):
         weights.load_checkpoint(path)
@@ -474,6 +474,9 @@ def test_bisenet_checkpoint_loads_through_the_registry(hub: HubServer, use_manif
     with torch.inference_mode():
         torch.testing.assert_close(net2.parse_logits(x), ref, rtol=0, atol=0)
     assert BiSeNetParser(device="cpu").model is net2  # the parser shares the registry's model
+    from faceedit.parsing import get_parser
+
+    assert get_parser("auto").name == "bisenet"  # the app's choice once the checkpoint is present
 
 
 def test_rosinality_generator_loads_through_the_registry(hub: HubServer, use_manifest) -> None:

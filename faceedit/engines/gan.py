@@ -19,7 +19,7 @@ Models are loaded once per process (the weights registry caches them), frozen,
 shared read-only by all sessions; every forward pass runs under
 ``torch.inference_mode()`` behind one lock, so concurrent sessions are safe.  The
 device is chosen once (:func:`faceedit.device.default_device`); latents stay fp32,
-and on CUDA the networks run under fp16 autocast.
+and the networks run in fp32 unless ``FACEEDIT_DTYPE=fp16|bf16`` opts into CUDA autocast.
 """
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ class GanEngine:
         self._device = torch.device(device) if device is not None else default_device()
         self._lock = threading.Lock()
         self._mean_w: Any = None
+        # Network precision, chosen once: fp32 unless FACEEDIT_DTYPE=fp16|bf16 asks for autocast on CUDA
+        # (not yet checked against fp32 on real weights; latents and blending always stay fp32).
+        self.dtype = os.environ.get("FACEEDIT_DTYPE", "fp32").strip().lower()
+        if self.dtype not in ("fp32", "fp16", "bf16"):
+            raise InvalidArgumentError(f"FACEEDIT_DTYPE must be fp32, fp16 or bf16; got {self.dtype!r}.")
 
     @classmethod
     def from_registry(cls) -> GanEngine:
@@ -167,8 +172,8 @@ class GanEngine:
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
 
-        if self._device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
+        if self._device.type == "cuda" and self.dtype != "fp32":
+            return torch.autocast("cuda", dtype=torch.float16 if self.dtype == "fp16" else torch.bfloat16)
         return contextlib.nullcontext()
 
     def _run(self, fn: Any, *args: Any) -> Any:

@@ -353,10 +353,7 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
                 missing.append(name)
                 continue
         if name == "background":
-            core = tex.erode(source, 3)
-            core = core if core.any() else source
-            rim = tex.dilate(target, 4) & source & ~core  # the old edge, blended with what left
-            out = tex.smooth_fill(out, target | rim, core)
+            out = _fill_background(out, target, source)
         else:
             out = tex.mirror_fill(out, target, source)
     # Pixels vacated by a shape but painted as another shape class are pre-filled with skin.
@@ -394,6 +391,23 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
         if fill.any():
             out = tex.mirror_fill(out, fill, paste)
     return out, missing
+
+
+def _fill_background(image: np.ndarray, target: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Smoothly continue the backdrop over ``target``, refilling the old edge blended with what left."""
+    core = tex.erode(background, 3)
+    core = core if core.any() else background
+    rim = tex.dilate(target, 4) & background & ~core
+    return tex.smooth_fill(image, target | rim, core)
+
+
+def _main_parts(mask: np.ndarray, min_fraction: float) -> np.ndarray:
+    """``mask`` without connected pieces smaller than ``min_fraction`` of its area."""
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask.astype(bool)
+    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_fraction * mask.sum()]
+    return np.isin(comp, keep)
 
 
 def _bbox_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -453,11 +467,23 @@ def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
             notes.append(f"the reference shows no {comp}; left unchanged")
             continue
         if comp == "hair":
+            srcm = _main_parts(srcm, min_fraction=0.02)  # drop specks the parser called hair
             lost = tgt & ~srcm  # hair the target loses becomes background texture
             background = face.labels == INDEX["background"]
             if lost.any():
-                out = tex.smooth_fill(out, lost, tex.erode(background, 2) if background.any() else ~tgt)
-                labels[lost] = INDEX["background"]
+                # Inside the head (between the new hair and the face) the forehead continues; outside, the backdrop.
+                # (a lost pixel nearer the face's skin than the backdrop becomes forehead).
+                skin_t = face.labels == INDEX["skin"]
+                to_skin = cv2.distanceTransform((~skin_t).astype(np.uint8), cv2.DIST_L2, 5)
+                to_back = cv2.distanceTransform((~background).astype(np.uint8), cv2.DIST_L2, 5)
+                inner = lost & (to_skin < to_back) & bool(skin_t.any())
+                outer = lost & ~inner
+                if outer.any():
+                    out = _fill_background(out, outer, background if background.any() else ~tgt)
+                    labels[outer] = INDEX["background"]
+                if inner.any():
+                    out = tex.mirror_fill(out, inner, skin_t)
+                    labels[inner] = INDEX["skin"]
             patch = tex.match_color(ref_img, srcm, out, tgt, strength=0.3) if tgt.sum() > 50 else ref_img
             alpha = tex.feather(srcm, 1.5) * tex.dilate(srcm, margin // 2)
             out = tex.blend(out, patch, alpha)

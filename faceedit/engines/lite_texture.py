@@ -91,10 +91,10 @@ def mirror_fill(image: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     target = target.astype(bool) & ~source
     if not target.any():
         return image.copy()
-    core = erode(source, 2)
+    core = erode(source, 4)
     if core.sum() < 0.3 * source.sum():
         core = source
-    target = target | (dilate(target, 2) & source & ~core)
+    target = target | (dilate(target, 5) & source & ~core)
     out = smooth_fill(image, target, core)
     h, w = target.shape
     _, (iy, ix) = ndimage.distance_transform_edt(~core, return_indices=True)
