@@ -19,6 +19,7 @@ import functools
 import html
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -114,6 +115,12 @@ def _require(state: UserState | None) -> UserState:
     return state
 
 
+def error_title(err: FaceEditError) -> str:
+    """A short heading for an error toast from its type: ``NoFaceFoundError`` -> "No face found"."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(err).__name__.removesuffix("Error")).lower()
+    return (words[:1].upper() + words[1:]) if words and words != "face edit" else "Error"
+
+
 def _user_errors(fn: Callable) -> Callable:
     """Turn backend errors into ``gr.Error`` with their message; log anything unexpected."""
 
@@ -124,7 +131,7 @@ def _user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except FaceEditError as err:
-            raise gr.Error(str(err), title=type(err).__name__.removesuffix("Error") or "Error") from None
+            raise gr.Error(str(err), title=error_title(err)) from None
         except Exception as err:  # noqa: BLE001 - last line of defence before the browser
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(

@@ -43,3 +43,16 @@ def astronaut_faces(astronaut):
 def two_faces_photo(astronaut) -> np.ndarray:
     """Two faces side by side: the astronaut and her mirror image (512x1024)."""
     return np.ascontiguousarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The web app (lite engine) served on 127.0.0.1 for the app and browser tests; one per test run."""
+    from faceedit.ui import build_demo, launch_kwargs
+
+    demo = build_demo(engine="lite")
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

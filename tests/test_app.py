@@ -21,18 +21,6 @@ ASTRONAUT = REPO / "assets" / "astronaut.png"
 TWO_FACES = REPO / "assets" / "two_faces.jpg"
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    from faceedit.ui import build_demo, launch_kwargs
-
-    demo = build_demo(engine="lite")
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
 def _client(url: str):
     from gradio_client import Client
 
@@ -127,6 +115,17 @@ def test_non_image_upload_gives_a_readable_error(app_url, tmp_path):
     message = str(caught.value)
     assert "image" in message.lower()
     assert "Traceback" not in message and "File \"" not in message
+
+
+def test_photo_without_a_face_says_so(app_url, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from skimage import data
+
+    cup = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(cup)
+    with pytest.raises(AppError, match="(?i)no face"):
+        _client(app_url).predict(handle_file(str(cup)), api_name="/parse")
 
 
 def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):

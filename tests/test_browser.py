@@ -35,18 +35,6 @@ AFTER_SRC = "() => { const imgs = document.querySelectorAll('#fe-closeup img'); 
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    from faceedit.ui import build_demo, launch_kwargs
-
-    demo = build_demo(engine="lite")
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
 def page(app_url):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does this as root)")
