@@ -123,6 +123,9 @@ def test_random_cli_keep_mix_strip_and_captions(gan, networks, tmp_path, capsys)
     assert main(["random", "--seed", "3", "--grid", "1x2", "--captions", "-o", str(sheet)]) == 0
     assert _png(sheet).shape[1] == 2 * SIZE + 2 and _png(sheet).shape[0] > SIZE
     assert np.array_equal(_png(sheet)[:SIZE, :SIZE], Session.from_seed(3).current.image)
+    assert main(["random", "--seed", "3", "--grid", "1x2", "--smile", "2", "-o", str(sheet)]) == 0
+    edited = Session.from_seed(4).set_attributes({"smile": 2.0}).image
+    assert _png(sheet).shape == (SIZE, 2 * SIZE, 3) and np.array_equal(_png(sheet)[:, SIZE:], edited)
     assert main(["random", "--grid", "9x9", "-o", str(sheet)]) == 2
     assert "1..64" in capsys.readouterr().err
 
