@@ -138,12 +138,17 @@ def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
         _client(app_url).predict(handle_file(str(wide)), api_name="/parse")
 
 
-def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url):
+def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     client = _client(app_url)
     client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(AppError, match="(?i)image"):
+        client.predict(handle_file(str(broken)), api_name="/parse")
+    # The failed upload left the photo being edited in place: the next request still reaches it.
     with pytest.raises(AppError, match="lite engine"):
         client.predict("smile", ["age"], api_name="/entanglement")
 
