@@ -86,12 +86,18 @@ class UserState:
     session: Session | None  # None once freed
     photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
+    before: str = ""  # the original photo as written for the page
+    before_crop: str = ""  # the original aligned crop as written for the page
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
-        """Write ``image`` losslessly for the download button; returns the path."""
+        """Write ``image`` losslessly (fast zlib level) and return its path.
+
+        Every picture the page shows is written once here and handed to gradio as a path, so an
+        edit encodes each new image once and the unchanged "before" images never again.
+        """
         path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
-        Image.fromarray(image).save(path)
+        Image.fromarray(image).save(path, compress_level=1)
         return str(path)
 
     def save_gif(self, frames: list[np.ndarray], stem: str) -> str:
@@ -185,11 +191,15 @@ def legend_html() -> str:
     return f'<div class="fe-legend">{items}</div>'
 
 
-def editor_value(crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
-    """Canvas content: the label colours over the aligned crop, and an empty paint layer."""
+def label_overlay(crop: np.ndarray, label_map: np.ndarray) -> np.ndarray:
+    """The label colours over the aligned crop (what the paint canvas shows under the brush)."""
     colours = L.labels_to_color(label_map).astype(np.float32)
-    shown = (1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours
-    return {"background": shown.round().astype(np.uint8), "layers": [], "composite": None}
+    return ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+
+
+def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
+    """Canvas content: the label overlay as background and an empty paint layer."""
+    return {"background": state.save_png(label_overlay(crop, label_map), "canvas"), "layers": [], "composite": None}
 
 
 def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
@@ -262,36 +272,38 @@ def strip_sheet(rows: list[list[np.ndarray]], side: int = 160) -> np.ndarray:
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
     """(state, before/after, download, badge, canvas, close-up) after an edit; the canvas shows the edited crop."""
     session = state.session
-    download = state.save_png(result.image, stem)
+    download = state.save_png(result.image, stem)  # also the "after" of the whole-photo view
     return (
         state,
-        (session.original, result.image),
+        (state.before, download),
         download,
         badge(result.engine, result.device, result.message),
-        editor_value(result.crop, session.labels),
-        (session.crop, result.crop),
+        editor_value(state, result.crop, session.labels),
+        (state.before_crop, state.save_png(result.crop, f"{stem}-face")),
     )
 
 
 def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ...]:
     """Outputs of a freshly opened session (photo or random face): views, canvas, chooser, sliders."""
     session = state.session
+    state.before = state.save_png(session.original, "original")
+    state.before_crop = state.save_png(session.crop, "original-face")
     names = list(session.attribute_names())
     faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
     info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
             "size": list(session.original.shape[:2]), "attributes": names, **extra}
     return (
         state,
-        (session.original, session.original),
-        state.save_png(session.original, "original"),
+        (state.before, state.before),
+        state.before,
         badge(session.engine_name, describe_device(), note),
-        editor_value(session.crop, session.labels),
+        editor_value(state, session.crop, session.labels),
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=names, value=[]),
         *_session_sliders(session),
-        (session.crop, session.crop),
+        (state.before_crop, state.before_crop),
     )
 
 
