@@ -160,6 +160,23 @@ def test_edit_before_upload_says_what_to_do(app_url):
         _client(app_url).predict(api_name="/undo")
 
 
+def test_each_browser_session_edits_its_own_photo(app_url):
+    from gradio_client import handle_file
+
+    from faceedit.ui import UserState, free_state
+
+    a, b = _client(app_url), _client(app_url)
+    a.predict(handle_file(str(HOPPER)), api_name="/parse")
+    b.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    assert _size(_after(a.predict(api_name="/undo")[0])) == _size(str(HOPPER))
+    assert _size(_after(b.predict(api_name="/undo")[0])) == _size(str(ASTRONAUT))
+
+    state = UserState(session=None, photo="")
+    assert Path(state.save_png(np.zeros((4, 4, 3), np.uint8), "x")).exists()
+    free_state(state)  # what gradio calls when a session ends
+    assert not state.workdir.exists()
+
+
 def test_two_faces_can_be_chosen(app_url):
     from gradio_client import handle_file
 
