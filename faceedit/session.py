@@ -36,7 +36,7 @@ from faceedit.engines.base import (
     engine_for,
     get_engine,
 )
-from faceedit.errors import InvalidArgumentError, NoFaceFoundError
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
 from faceedit.labels import check_label_map
 
 #: Pixels (at 512 px) a changed area is grown by before feathering into the photo.
@@ -107,6 +107,7 @@ class Session:
         self.alignment = photo.alignment
         self.num_faces: int = photo.num_faces
         self.engines: dict[str, str] = dict(engines)  # operation -> engine name
+        self._missing: dict[str, WeightsMissingError] = {}  # operations the forced engine has no weights for
         self._lock = threading.RLock()
         first = self._engine("attributes")
         initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first.name,
@@ -129,11 +130,20 @@ class Session:
         """
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
-        engines = {op: engine_for(op, engine) for op in OPERATIONS}
+        engines: dict[str, str] = {}
+        missing: dict[str, WeightsMissingError] = {}
+        for op in OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
+            try:
+                engines[op] = engine_for(op, engine)
+            except WeightsMissingError as err:
+                if op == "attributes":
+                    raise
+                engines[op], missing[op] = "gan", err
         # BiSeNet (through the GAN engine) when any operation uses the GAN weights, else the landmark parser.
         parser = get_engine("gan" if "gan" in engines.values() else "lite")
         photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
         session = cls(photo, engines)
+        session._missing = missing
         session._engine("attributes").prepare(photo.face)
         return session
 
@@ -147,8 +157,8 @@ class Session:
         a second seed.  Its W+ is known exactly, so sliders, undo and export work as for
         a photo; results are the generated image itself (nothing to paste back into).
         """
-        from faceedit.engines.base import _capabilities, forced_engine
-        from faceedit.errors import FaceEditError, WeightsMissingError
+        from faceedit.engines.base import _capabilities, forced_engine, gan_can
+        from faceedit.errors import FaceEditError
 
         wanted = (engine or "").strip().lower() or forced_engine() or "gan"
         if wanted != "gan" or not _capabilities().get("random", False):
@@ -171,7 +181,7 @@ class Session:
         if landmarks is None:
             landmarks = np.zeros((478, 3), np.float32)
         face = FaceState(crop=image, labels=labels, landmarks=landmarks, cache={"gan": {"w": w, "generated": True}})
-        engines = {op: "gan" if _capabilities().get(op, False) else "lite" for op in OPERATIONS}
+        engines = {op: "gan" if gan_can(op) else "lite" for op in OPERATIONS}
         engines["attributes"] = "gan"
         session = cls(_Photo(image, None, face, 1), engines)
         session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
@@ -213,6 +223,8 @@ class Session:
         return names[0] if len(names) == 1 else "+".join(sorted(names, key=["gan", "lite"].index))
 
     def _engine(self, operation: str) -> Engine:
+        if operation in self._missing:
+            raise self._missing[operation]
         return get_engine(self.engines[operation])
 
     def attribute_names(self) -> list[str]:

@@ -312,3 +312,16 @@ def test_from_registry_wires_the_published_models(monkeypatch, networks) -> None
     assert engine.attribute_names() == ["smile", "age"] and "stylegan2.ffhq" not in loaded
     monkeypatch.setenv("FACEEDIT_ENCODER", "psp")
     assert GanEngine.from_registry().encoder.name == "psp.ffhq_encode"
+
+
+def test_forced_gan_with_some_weights_fails_only_where_they_are_missing(gan, monkeypatch, astronaut) -> None:
+    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True, "invert": True})
+    monkeypatch.setenv("FACEEDIT_ENGINE", "gan")
+    s = Session.from_photo(astronaut)
+    assert s.engines == {"attributes": "gan", "mask_edit": "gan", "swap": "gan"}
+    assert s.set_attributes({"smile": 1.0}).engine == "gan"
+    with pytest.raises(WeightsMissingError, match="mask edit"):
+        s.edit_mask(s.labels)
+    monkeypatch.delenv("FACEEDIT_ENGINE")
+    auto = Session.from_photo(astronaut)  # the encoder alone serves swaps (composite + re-encode)
+    assert auto.engines == {"attributes": "gan", "mask_edit": "lite", "swap": "gan"}

@@ -158,6 +158,17 @@ def forced_engine() -> str | None:
     return value
 
 
+def gan_can(operation: str) -> bool:
+    """Whether the GAN engine has the weights ``operation`` needs.
+
+    A swap needs the mask-guided generator, or just the encoder (composite + re-encode).
+    """
+    caps = _capabilities()
+    if operation == "swap":
+        return bool(caps.get("swap", False) or caps.get("invert", False))
+    return bool(caps.get(operation, False))
+
+
 def engine_for(operation: str, requested: str | None = None) -> str:
     """Name of the engine that serves ``operation``.
 
@@ -170,10 +181,10 @@ def engine_for(operation: str, requested: str | None = None) -> str:
         raise InvalidArgumentError(f"Unknown operation {operation!r}; one of: {', '.join(OPERATIONS)}.")
     wanted = (requested or "").strip().lower() or forced_engine()
     if wanted in (None, "", "auto"):
-        return "gan" if _capabilities().get(operation, False) else "lite"
+        return "gan" if gan_can(operation) else "lite"
     if wanted not in ENGINE_NAMES:
         raise InvalidArgumentError(f"Unknown engine {wanted!r}; choose from: {', '.join(ENGINE_NAMES)}.")
-    if wanted == "gan" and not _capabilities().get(operation, False):
+    if wanted == "gan" and not gan_can(operation):
         raise WeightsMissingError(
             f"The GAN engine needs weights for {operation.replace('_', ' ')} that are not installed. "
             "Run `python -m faceedit weights list` to see what is missing and `python -m faceedit weights "

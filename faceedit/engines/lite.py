@@ -22,6 +22,18 @@ Attributes (absolute slider values, 0 = unchanged, range -3..3):
   high-pass sharpening, jaw and cheeks sagging, hair greyed (desaturated and
   lightened); younger = skin smoothed by a bilateral filter, a slight lift,
   livelier hair colour.
+
+Mask edit: every pixel whose class changed is first filled with texture of its
+new class (mirrored from that class's region; the backdrop by a smooth push-pull
+fill); eyes, brows, nose, mouth, ears... whose painted region changed are warped
+by the affine map fitting their old bounding box onto the new one.  A component
+painted where the photo has none (glasses, a hat, earrings) is reported, not drawn.
+
+Swap: each reference part is placed by a similarity fit of its mesh points,
+colour-matched through the skin ring around it (LAB mean/std), the target's own
+part removed with skin texture, and the result Poisson-blended
+(``cv2.seamlessClone``) over both regions plus ``SWAP_MARGIN``; hair follows a
+dense mesh-to-mesh warp, skin is Poisson-cloned texture away from the eyes.
 """
 
 from __future__ import annotations
