@@ -7,8 +7,9 @@ Blocks without launching it, so tests and ``app.py`` share one definition.
 * Per-user data (the :class:`Session`, the files offered for download) lives in ``gr.State`` and is
   freed by its ``delete_callback``; the only module-level objects are constants.
 * Every event that runs a model shares ``concurrency_id="gpu"`` and has an ``api_name``
-  (``/parse``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/reset``, ``/undo``, ``/redo``), so
-  ``gradio_client`` scripts drive the same code as the page.
+  (``/parse``, ``/choose_face``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/reset``, ``/undo``,
+  ``/redo``, ``/animate``, ``/entanglement``, ``/random``), so ``gradio_client`` scripts drive the
+  same code as the page.
 * Backend errors (:class:`~faceedit.errors.FaceEditError`) become ``gr.Error`` with their own
   message; anything unexpected is logged and shown as a short apology, never a traceback.
 """
@@ -36,6 +37,7 @@ from PIL import Image
 from faceedit import labels as L
 from faceedit.device import describe_device
 from faceedit.errors import FaceEditError, InvalidArgumentError
+from faceedit.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +83,22 @@ def _gpu(fn: Callable) -> Callable:
 class UserState:
     """One browser tab's photo session and the files it offered for download."""
 
-    session: Any  # faceedit.session.Session
+    session: Session | None  # None once freed
     photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
+    before: str = ""  # the original photo as written for the page
+    before_crop: str = ""  # the original aligned crop as written for the page
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
-        """Write ``image`` losslessly for the download button; returns the path."""
-        path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
-        Image.fromarray(image).save(path)
-        return str(path)
+        """Write ``image`` losslessly (fast zlib level) and return its path.
 
+        Every picture the page shows is written once here and handed to gradio as a path, so an
+        edit encodes each new image once and the unchanged "before" images never again.
+        """
+        path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
+        Image.fromarray(image).save(path, compress_level=1)
+        return str(path)
 
     def save_gif(self, frames: list[np.ndarray], stem: str) -> str:
         """Write a looping ping-pong GIF of ``frames`` (scaled to ``ANIMATION_SIZE``); returns the path."""
@@ -184,11 +191,15 @@ def legend_html() -> str:
     return f'<div class="fe-legend">{items}</div>'
 
 
-def editor_value(crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
-    """Canvas content: the label colours over the aligned crop, and an empty paint layer."""
+def label_overlay(crop: np.ndarray, label_map: np.ndarray) -> np.ndarray:
+    """The label colours over the aligned crop (what the paint canvas shows under the brush)."""
     colours = L.labels_to_color(label_map).astype(np.float32)
-    shown = (1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours
-    return {"background": shown.round().astype(np.uint8), "layers": [], "composite": None}
+    return ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+
+
+def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
+    """Canvas content: the label overlay as background and an empty paint layer."""
+    return {"background": state.save_png(label_overlay(crop, label_map), "canvas"), "layers": [], "composite": None}
 
 
 def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
@@ -230,14 +241,13 @@ def _slider_updates(names: list[str], values: dict[str, float] | None = None,
     return updates
 
 
-def _session_sliders(session: Any) -> list[Any]:
+def _session_sliders(session: Session) -> list[Any]:
     """Slider updates showing the session's attributes, ranges and current values."""
     names = list(session.attribute_names())
-    ranges = {n: tuple(session.attribute_range(n)) for n in names} if hasattr(session, "attribute_range") else {}
-    return _slider_updates(names, dict(getattr(session, "values", {}) or {}), ranges)
+    return _slider_updates(names, session.values, {n: tuple(session.attribute_range(n)) for n in names})
 
 
-def sweep_frames(session: Any, name: str | None, count: int,
+def sweep_frames(session: Session, name: str | None, count: int,
                  conditions: list[str] | None = None) -> list[np.ndarray]:
     """Aligned crops of the current face at ``count`` values over one slider's range (history untouched)."""
     names = list(session.attribute_names())
@@ -262,43 +272,43 @@ def strip_sheet(rows: list[list[np.ndarray]], side: int = 160) -> np.ndarray:
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
     """(state, before/after, download, badge, canvas, close-up) after an edit; the canvas shows the edited crop."""
     session = state.session
-    download = state.save_png(result.image, stem)
+    download = state.save_png(result.image, stem)  # also the "after" of the whole-photo view
     return (
         state,
-        (session.original, result.image),
+        (state.before, download),
         download,
         badge(result.engine, result.device, result.message),
-        editor_value(result.crop, session.labels),
-        (session.crop, result.crop),
+        editor_value(state, result.crop, session.labels),
+        (state.before_crop, state.save_png(result.crop, f"{stem}-face")),
     )
 
 
 def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ...]:
     """Outputs of a freshly opened session (photo or random face): views, canvas, chooser, sliders."""
     session = state.session
+    state.before = state.save_png(session.original, "original")
+    state.before_crop = state.save_png(session.crop, "original-face")
     names = list(session.attribute_names())
     faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
     info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
             "size": list(session.original.shape[:2]), "attributes": names, **extra}
     return (
         state,
-        (session.original, session.original),
-        state.save_png(session.original, "original"),
+        (state.before, state.before),
+        state.before,
         badge(session.engine_name, describe_device(), note),
-        editor_value(session.crop, session.labels),
+        editor_value(state, session.crop, session.labels),
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=names, value=[]),
         *_session_sliders(session),
-        (session.crop, session.crop),
+        (state.before_crop, state.before_crop),
     )
 
 
 @_gpu
-def _load(photo: str, face_index: int, engine: str | None) -> Any:
-    from faceedit.session import Session
-
+def _load(photo: str, face_index: int, engine: str | None) -> Session:
     return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine)
 
 
@@ -308,13 +318,14 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
     @_user_errors
     def parse(photo: str | None, face_index: int | None, old: UserState | None,
               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
-        free_state(old)
         if photo is None:
+            free_state(old)
             return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
                     gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
         index = int(face_index or 0)
         session = _load(photo, index, engine)
+        free_state(old)  # only now: a failed upload keeps the photo being edited
         state = UserState(session=session, photo=photo, face_index=index)
         return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index})
 
@@ -322,8 +333,6 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
     @_user_errors
     def random_face(seed: float | None, truncation: float, mix_layers: str, mix_seed: float | None,
                     old: UserState | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        from faceedit.session import Session
-
         if seed is None:
             raise InvalidArgumentError("Enter a seed (a whole number), or roll the dice.")
         mix = None if mix_layers in (None, "", "none") else (str(mix_layers), int(mix_seed or 0))
@@ -554,7 +563,8 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                                             "left −3 → right +3", type="filepath", interactive=False,
                                       buttons=["download", "fullscreen"], elem_id="fe-strips-image")
             with gr.Tab("Random face", id="random"):
-                if not random_faces_available():
+                can_draw = random_faces_available()
+                if not can_draw:
                     gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
                 gr.Markdown("Draw a new face from the StyleGAN2 generator, then edit it in the other tabs "
                             "like a photo. The same seed gives the same face on any machine.")
@@ -567,7 +577,8 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                     mix_layers = gr.Radio(["none", "coarse", "middle", "fine"], value="none",
                                           label="Style mixing: take these layers from a second seed")
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
-                draw = gr.Button("Draw this face and edit it", variant="primary", elem_id="fe-draw")
+                draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
+                                 elem_id="fe-draw")
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 

@@ -138,12 +138,17 @@ def test_oversized_upload_is_refused_with_the_limit(app_url, tmp_path):
         _client(app_url).predict(handle_file(str(wide)), api_name="/parse")
 
 
-def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url):
+def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     client = _client(app_url)
     client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(AppError, match="(?i)image"):
+        client.predict(handle_file(str(broken)), api_name="/parse")
+    # The failed upload left the photo being edited in place: the next request still reaches it.
     with pytest.raises(AppError, match="lite engine"):
         client.predict("smile", ["age"], api_name="/entanglement")
 
@@ -153,6 +158,23 @@ def test_edit_before_upload_says_what_to_do(app_url):
 
     with pytest.raises(AppError, match="Upload a portrait"):
         _client(app_url).predict(api_name="/undo")
+
+
+def test_each_browser_session_edits_its_own_photo(app_url):
+    from gradio_client import handle_file
+
+    from faceedit.ui import UserState, free_state
+
+    a, b = _client(app_url), _client(app_url)
+    a.predict(handle_file(str(HOPPER)), api_name="/parse")
+    b.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    assert _size(_after(a.predict(api_name="/undo")[0])) == _size(str(HOPPER))
+    assert _size(_after(b.predict(api_name="/undo")[0])) == _size(str(ASTRONAUT))
+
+    state = UserState(session=None, photo="")
+    assert Path(state.save_png(np.zeros((4, 4, 3), np.uint8), "x")).exists()
+    free_state(state)  # what gradio calls when a session ends
+    assert not state.workdir.exists()
 
 
 def test_two_faces_can_be_chosen(app_url):
@@ -241,7 +263,7 @@ def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
     out = draw(42, 0.7, "none", 7, None)
     state, compare, info = out[0], out[1], out[6]
     face = state.session.original.copy()
-    assert face.shape == (16, 16, 3) and compare[1].shape == (16, 16, 3)
+    assert face.shape == (16, 16, 3) and _size(compare[1]) == (16, 16)
     assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
     assert "seed 42" in out[3]
     assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
