@@ -116,14 +116,20 @@ def fused_leaky_relu(
     bias: torch.Tensor | None = None,  # [C]
     negative_slope: float = LRELU_SLOPE,
     scale: float = LRELU_GAIN,
+    inplace: bool = False,  # may overwrite `x` (callers that own a fresh buffer); ignored under autograd
 ) -> torch.Tensor:
     """``leaky_relu(x + bias) * scale`` with the bias broadcast over dim 1 (the official op's semantics).
 
-    Without autograd (inference) the three steps run in place on a fresh buffer: one allocation, not three.
+    Without autograd (inference) the steps run in place on one buffer: a fresh one, or ``x`` with ``inplace``.
     """
-    out = x + bias.to(x.dtype).view(1, -1, *([1] * (x.ndim - 2))) if bias is not None else x
-    if out is x or (torch.is_grad_enabled() and out.requires_grad):
-        return F.leaky_relu(out, negative_slope) * scale
+    grad = torch.is_grad_enabled() and (x.requires_grad or (bias is not None and bias.requires_grad))
+    b = bias.to(x.dtype).view(1, -1, *([1] * (x.ndim - 2))) if bias is not None else None
+    if grad:
+        return F.leaky_relu(x + b if b is not None else x, negative_slope) * scale
+    if inplace:
+        out = x.add_(b) if b is not None else x
+    else:
+        out = x + b if b is not None else x.clone()
     return F.leaky_relu_(out, negative_slope).mul_(scale)
 
 

@@ -57,11 +57,14 @@ class PSP(nn.Module):
         return self.decoder.n_latent
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """Image [N, C, 256, 256] in [-1, 1] → W+ codes [N, n_styles, 512], ``latent_avg`` included."""
+        """Image [N, C, 256, 256] in [-1, 1] → W+ codes [N, n_styles, 512] in float32, ``latent_avg`` included.
+
+        Codes stay float32 whatever the network's dtype or autocast: edits (directions) are done on them.
+        """
         p = next(self.encoder.parameters())
-        codes = self.encoder(image.to(device=p.device, dtype=p.dtype))
+        codes = self.encoder(image.to(device=p.device, dtype=p.dtype)).float()
         if self.latent_avg is not None:
-            codes = codes + self.latent_avg.to(codes.dtype)
+            codes = codes + self.latent_avg.float()
         return codes
 
     def decode(

@@ -312,7 +312,9 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_channel)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+        out = self.noise(self.conv(x, style), noise)
+        act = self.activate  # the conv output is ours: bias and activation may run in place on it
+        return fused_leaky_relu(out, act.bias, act.negative_slope, act.scale, inplace=True)
 
 
 class ToRGB(nn.Module):
