@@ -18,6 +18,7 @@ from faceedit.errors import FaceEditError
 COMMANDS: tuple[str, ...] = (
     "faceedit.commands.parse",
     "faceedit.commands.align",
+    "faceedit.commands.weights",
     "faceedit.commands.directions",
 )
 

@@ -30,6 +30,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import zipfile
@@ -67,6 +68,7 @@ CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "
 CONNECT_TIMEOUT = 10.0
 
 _CHUNK = 1 << 20
+_load_lock = threading.RLock()  # guards the model cache
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
 
@@ -113,7 +115,10 @@ def manifest_path() -> Path:
 
 
 def _read_manifest() -> tuple[dict[str, WeightSpec], dict[str, list[list[str]]]]:
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
 
     path = manifest_path()
     try:
@@ -202,8 +207,8 @@ def _candidates(spec: WeightSpec) -> list[Path]:
     found = [_imported_path(spec)]
     if spec.url:
         found.append(_url_path(spec))
-    if spec.repo_id:
-        try:
+    if spec.repo_id and (_hub_cache() / f"models--{spec.repo_id.replace('/', '--')}").is_dir():
+        try:  # only import huggingface_hub (slow) when this repo has a cache folder
             from huggingface_hub import try_to_load_from_cache
 
             hit = try_to_load_from_cache(
@@ -362,9 +367,41 @@ def _offline_error(spec: WeightSpec, why: str) -> OfflineError:
     )
 
 
+def _unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why the host of ``url`` cannot be reached (a plain TCP connect), or None when it can.
+
+    huggingface_hub retries a failed metadata request with backoff for about half a minute when nothing is
+    cached; this check makes "no network" an immediate, clear error instead.  Skipped behind a proxy.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return None
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{parts.hostname}:{port} cannot be reached ({err.strerror or err})"
+
+
+_fetch_locks: dict[str, threading.Lock] = {}
+_fetch_locks_guard = threading.Lock()
+
+
 def fetch(name: str, progress: bool = True) -> Path:
-    """The verified local path of ``name``, downloading it first when needed."""
+    """The verified local path of ``name``, downloading it first when needed (one download per name at a time)."""
     spec = spec_for(name)
+    with _fetch_locks_guard:
+        lock = _fetch_locks.setdefault(name, threading.Lock())
+    with lock:
+        return _fetch_locked(spec, progress)
+
+
+def _fetch_locked(spec: WeightSpec, progress: bool) -> Path:
+    name = spec.name
     path = local_path(name)
     if path is not None:
         return path
@@ -389,6 +426,12 @@ def fetch(name: str, progress: bool = True) -> Path:
 
 
 def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
+    why = _unreachable(endpoint or "https://huggingface.co")
+    if why:
+        raise _offline_error(spec, f"the Hub {why}")
+
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -398,9 +441,6 @@ def _fetch_hub(spec: WeightSpec, progress: bool, force: bool = False) -> Path:
         RevisionNotFoundError,
     )
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}"
     if not progress:
         disable_progress_bars()
     try:
@@ -453,6 +493,9 @@ def _fetch_url(spec: WeightSpec, progress: bool) -> Path:
 
     assert spec.url is not None
     url = _mirror(spec.url)
+    why = _unreachable(url)
+    if why:
+        raise _offline_error(spec, why)
     dest = _url_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -542,7 +585,7 @@ def import_file(path: str | Path, name: str | None = None) -> Path:
         spec = spec_for(name)
     else:
         by_hash = [s for s in specs.values() if s.sha256 and s.sha256.lower() == sha]
-        by_name = [s for s in specs.values() if s.filename == src.name and s.kind != "folder"]
+        by_name = [s for s in specs.values() if s.filename and Path(s.filename).name == src.name and s.kind != "folder"]
         matches = by_hash or by_name
         if len(matches) != 1:
             what = "several entries" if matches else "no entry"
@@ -584,7 +627,13 @@ def _torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals(list(EXTRA_SAFE_GLOBALS)):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        detail = str(err).split("\n\n")[0].split("Please file an issue")[0].strip()
+        text = str(err)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            detail = f"it refers to {found.group(1)}, which is not allowed"
+        else:
+            found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+            detail = found.group(1).strip() if found else text.splitlines()[0]
         raise WeightsVerificationError(
             f"refused to load {path.name}: it holds Python objects beyond tensors and plain containers, and "
             f"unpickling them could run code from the file ({detail}). Use the published checkpoint or a "
@@ -689,9 +738,6 @@ def _load_safetensors(path: Path) -> Any:
         data = json.loads(sidecar.read_text())
         return _unflatten(data["skeleton"], tensors)
     return tensors
-
-
-_load_lock = threading.RLock()
 
 
 def missing_error(spec: WeightSpec) -> WeightsMissingError:
@@ -799,6 +845,27 @@ def clear_model_cache() -> None:
 def capability_requirements() -> dict[str, list[list[str]]]:
     """Per capability: groups of registry names; every group needs one present entry (globs allowed)."""
     return {k: [list(g) for g in v] for k, v in _read_manifest()[1].items()}
+
+
+def entries_for(capability: str) -> list[str]:
+    """The downloadable entries to fetch so that ``capability`` becomes available (empty when it already is).
+
+    Per requirement group that nothing present satisfies: every downloadable match of its globs (e.g. all
+    direction files: they are small and each one is a slider), else its first downloadable name.  Groups that
+    only manual downloads can satisfy are skipped (:func:`capabilities` stays False for them).
+    """
+    if capability not in CAPABILITIES:
+        raise InvalidArgumentError(f"unknown capability {capability!r}; one of: {', '.join(CAPABILITIES)}")
+    specs = registry()
+    wanted: list[str] = []
+    for group in capability_requirements().get(capability, []):
+        globbed = [n for p in group if any(c in p for c in "*?[") for n in fnmatch.filter(specs, p)]
+        plain = [p for p in group if p in specs]
+        if any(local_path(n) is not None for n in globbed + plain):
+            continue
+        fetchable = [n for n in globbed if specs[n].downloadable] or [n for n in plain if specs[n].downloadable][:1]
+        wanted += [n for n in fetchable if n not in wanted]
+    return wanted
 
 
 def capabilities() -> dict[str, bool]:

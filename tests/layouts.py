@@ -4,7 +4,7 @@ The recipe is fixed so that reference tensors recorded once from the official co
 
 1. ``g = torch.Generator().manual_seed(seed)``;
 2. for each entry in layout order: integer dtypes (BatchNorm's ``num_batches_tracked``) → zeros, no draw;
-   floating entries → ``torch.randn(shape, generator=g) * scale`` (``scale(name)`` if callable), divided by √fan_in (product of all dims
+   floating entries → ``torch.randn(shape, generator=g) * scale`` (``scale(name, shape)`` if callable), divided by √fan_in (product of all dims
    but the first) for entries of rank ≥ 2 when ``fan_in=True``; then entries whose name ends in
    ``running_var`` → ``abs() + 0.5`` (a variance must be positive);
 3. cast to the entry's dtype.
@@ -15,6 +15,7 @@ pSp/e4e ``{"state_dict", "opts", "latent_avg"}``, plain state dict) as ``.pt`` o
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -57,7 +58,7 @@ def layout_of(state_dict: Mapping[str, torch.Tensor]) -> Layout:
 def random_state_dict(
     layout: str | Path | Iterable[Mapping[str, Any]] | Mapping[str, Any],
     seed: int = 0,
-    scale: float | Callable[[str], float] = 1.0,
+    scale: float | Callable[[str, tuple[int, ...]], float] = 1.0,
     fan_in: bool = False,
     prefix: str = "",
 ) -> dict[str, torch.Tensor]:
@@ -73,7 +74,7 @@ def random_state_dict(
         if not dtype.is_floating_point:
             t = torch.zeros(shape, dtype=dtype)
         else:
-            t = torch.randn(shape, generator=g) * (scale(name) if callable(scale) else scale)
+            t = torch.randn(shape, generator=g) * (scale(name, shape) if callable(scale) else scale)
             if fan_in and len(shape) >= 2:
                 t = t / math.sqrt(math.prod(shape[1:]))
             if name.endswith("running_var"):
@@ -84,13 +85,32 @@ def random_state_dict(
     return out
 
 
-def stylegan_scale(name: str) -> float:
+@functools.lru_cache(maxsize=2)
+def cached_random_state_dict(layout_path: str, seed: int, scale: Callable | float = 1.0) -> dict:
+    """:func:`random_state_dict` of a layout file, kept for the test session (big encoder layouts)."""
+    return random_state_dict(layout_path, seed=seed, scale=scale)
+
+
+def stylegan_scale(name: str, shape: tuple[int, ...] = ()) -> float:
     """Recipe scale for StyleGAN2 generators: ×100 for the mapping-network weights (``style.i.weight``).
 
     Official checkpoints store those weights divided by lr_mul = 0.01, so plain ``randn`` would make the
     mapping network ignore z; every other entry keeps scale 1 (equalised learning rate does the rest).
     """
     return 100.0 if (name.startswith("style.") or ".style." in name) and name.endswith(".weight") else 1.0
+
+
+def psp_scale(name: str, shape: tuple[int, ...] = ()) -> float:
+    """Recipe scale for pSp / e4e (bare encoder or whole ``encoder.*`` + ``decoder.*`` layouts).
+
+    ``decoder.*`` → :func:`stylegan_scale`; plain conv weights of the encoder → 1/√fan_in (keeps activations
+    O(1) through the 50 layers); the equalised ``*.linear.weight`` and all rank-1 entries → 1.
+    """
+    if name.startswith("decoder."):
+        return stylegan_scale(name)
+    if len(shape) >= 2 and not name.endswith("linear.weight"):
+        return 1.0 / math.sqrt(math.prod(shape[1:]))
+    return 1.0
 
 
 def placeholder_state_dict(layout: str | Path | Iterable[Mapping[str, Any]] | Mapping[str, Any]) -> dict:

@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from faceedit.errors import CheckpointLayoutError, InvalidImageError
-from faceedit.models.bisenet import BiSeNet, load_bisenet
+from faceedit.models.bisenet import BiSeNet, fold_batchnorm, load_bisenet
+from faceedit.parsing import Parser
 from faceedit.parsing.bisenet import BiSeNetParser
 
 DATA = Path(__file__).parent / "data" / "bisenet"
@@ -83,6 +84,11 @@ def test_parity_with_official_code(net: BiSeNet) -> None:
     torch.testing.assert_close(main, ref["out1"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out16[:, :, ::4, ::4], ref["out16_1_stride4"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out32[:, :, ::4, ::4], ref["out32_1_stride4"], rtol=1e-4, atol=1e-4)
+    fused = fold_batchnorm(net)  # the parser's inference copy: same numbers to float32 precision
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.inference_mode():
+        x = ref["x1"].contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(fused.parse_logits(x), ref["out1"], rtol=1e-4, atol=1e-4)
     ref2 = load_file(DATA / "reference_96x80_parser.safetensors")
     with torch.inference_mode():
         torch.testing.assert_close(net.parse_logits(ref2["x2"]), ref2["out2"], rtol=1e-4, atol=1e-4)
@@ -92,6 +98,7 @@ def test_parser_matches_official_pipeline_on_a_photo(net: BiSeNet, astronaut: np
     """Official preprocessing (PIL bilinear to 512, ImageNet norm) + argmax; labels back at the crop size."""
     crop = np.ascontiguousarray(astronaut[10:310, 110:410])
     parser = BiSeNetParser(model=net, device="cpu")
+    assert isinstance(parser, Parser) and parser.name == "bisenet"
     ref512 = load_file(DATA / "reference_96x80_parser.safetensors")["astronaut_labels512"].numpy()
     with torch.inference_mode():
         ours512 = net.parse_logits(parser.preprocess(crop))[0].argmax(0).numpy()
@@ -101,9 +108,11 @@ def test_parser_matches_official_pipeline_on_a_photo(net: BiSeNet, astronaut: np
     # each output pixel takes the class of the 512-grid pixel nearest its centre
     idx = np.minimum(((np.arange(300) + 0.5) * 512 / 300).astype(int), 511)
     assert (labels != ref512[np.ix_(idx, idx)]).mean() < 1e-3
-    # a 512 crop goes through untouched: the output is the network's argmax itself
-    full = parser.parse(np.ascontiguousarray(astronaut))
-    assert full.shape == (512, 512) and int(full.max()) < 19
+    # a 512 crop is not resampled: only scaled to [0, 1] and normalised
+    x = parser.preprocess(np.ascontiguousarray(astronaut))
+    mean, std = torch.tensor((0.485, 0.456, 0.406)), torch.tensor((0.229, 0.224, 0.225))
+    direct = (torch.from_numpy(astronaut).float() / 255 - mean) / std
+    torch.testing.assert_close(x[0].permute(1, 2, 0), direct)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32), np.zeros((4, 4, 3), np.uint8)])

@@ -33,7 +33,9 @@ class BiSeNetParser:
 
             model = weights.load_model(WEIGHTS_NAME, device=self.device)
         self.model = model.to(self.device).eval().requires_grad_(False)  # type: ignore[attr-defined]
-        from faceedit.models.bisenet import INPUT_SIZE, MEAN, STD
+        from faceedit.models.bisenet import INPUT_SIZE, MEAN, STD, fold_batchnorm
+
+        self._net = fold_batchnorm(self.model)  # inference copy: BatchNorm folded, channels-last
 
         self.size = INPUT_SIZE
         self._mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
@@ -49,13 +51,14 @@ class BiSeNetParser:
         if crop.shape[:2] != (self.size, self.size):
             crop = np.array(Image.fromarray(crop).resize((self.size, self.size), Image.BILINEAR))
         x = torch.from_numpy(np.require(crop, requirements=["C", "W"])).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        return (x.float() / 255.0 - self._mean) / self._std
+        x = (x.float() / 255.0 - self._mean) / self._std
+        return x.contiguous(memory_format=torch.channels_last)
 
     def parse(self, crop: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB aligned face → (H, W) uint8 labels in the canonical 19-class order."""
         x = self.preprocess(crop)
         with torch.inference_mode():
-            logits = self.model.parse_logits(x)  # type: ignore[attr-defined]
+            logits = self._net.parse_logits(x)
             labels = logits[0].argmax(0).to(torch.uint8).cpu().numpy()
         h, w = crop.shape[:2]
         if (h, w) != labels.shape:
