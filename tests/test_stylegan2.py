@@ -298,6 +298,10 @@ def test_bfloat16_forward_runs_and_stays_close(tiny, tiny_w):
     with torch.inference_mode():
         ref = tiny.synthesis(w)
     assert max_rel_err(out.float(), ref) < 0.1
+    # mixed precision: fp32 weights under autocast (what the engines do on CUDA), here with CPU bf16 autocast
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = tiny.synthesis(w)
+    assert torch.isfinite(mixed.float()).all() and max_rel_err(mixed.float(), ref) < 0.1
 
 
 # --------------------------------------------------------------------------- layout

@@ -139,9 +139,9 @@ class EqualLinear(nn.Module):
         self.lr_mul = lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the official order of operations (bit-identical latents); the weight scaling is negligible here
         if self.activation:
-            out = F.linear(x, self.weight * self.scale)
-            return fused_leaky_relu(out, self.bias * self.lr_mul)
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
         bias = self.bias * self.lr_mul if self.bias is not None else None
         return F.linear(x, self.weight * self.scale, bias=bias)
 
@@ -221,17 +221,38 @@ class ModulatedConv2d(nn.Module):
         return self._wsq[1]
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        s = self.modulation(style) * self.scale  # [N, in], equalised-lr scale folded into the style
-        x = x * s.to(x.dtype).view(n, c, 1, 1)
-        w = self.weight[0].to(x.dtype)  # [out, in, k, k]
-        if self.upsample:
-            out = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)
+        n, c, h, w = x.shape
+        s = self.modulation(style) * self.scale  # [N, in]: equalised-lr scale folded into the style
+        demod = None
+        if self.demodulate:  # σ⁻¹ = rsqrt(Σ_i s_i² Σ_k w_oik² + ε), [N, out], in fp32
+            demod = torch.rsqrt(s.float().square() @ self._weight_sq().T + self.eps)
+        weight = self.weight[0]  # [out, in, k, k]
+        if self.kernel_size == 1 and not self.upsample:
+            # ToRGB: a per-pixel matrix product; far faster than a 1×1 conv with 3 output channels
+            wm = weight[None, :, :, 0, 0] * s[:, None, :]  # [N, out, in]
+            if demod is not None:
+                wm = wm * demod[:, :, None]
+            out = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ wm.to(x.dtype).transpose(1, 2)
+            return out.view(n, h, w, self.out_channel).permute(0, 3, 1, 2)
+        k2 = self.kernel_size**2
+        if n == 1 and self.out_channel * k2 < h * w:
+            # one sample at high resolution: modulating the weight is cheaper than scaling the activations
+            scale = s[0, None, :] * (demod[0, :, None] if demod is not None else 1.0)  # [out, in]
+            if self.upsample:  # conv_transpose2d wants [in, out, k, k]
+                wm = torch.empty_like(weight.transpose(0, 1), memory_format=torch.contiguous_format)
+                torch.mul(weight.transpose(0, 1), scale.T[:, :, None, None].to(weight.dtype), out=wm)
+                out = F.conv_transpose2d(x, wm.to(x.dtype), stride=2)
+            else:
+                out = F.conv2d(x, (weight * scale[:, :, None, None].to(weight.dtype)).to(x.dtype), padding=self.padding)
         else:
-            out = F.conv2d(x, w, padding=self.padding)
-        if self.demodulate:
-            demod = torch.rsqrt(s.float().square() @ self._weight_sq().T + self.eps)  # [N, out]
-            out = out * demod.to(out.dtype).view(n, self.out_channel, 1, 1)
+            x = x * s.to(x.dtype).view(n, c, 1, 1)
+            wx = weight.to(x.dtype)
+            if self.upsample:
+                out = F.conv_transpose2d(x, wx.transpose(0, 1), stride=2)
+            else:
+                out = F.conv2d(x, wx, padding=self.padding)
+            if demod is not None:
+                out = out * demod.to(out.dtype).view(n, self.out_channel, 1, 1)
         if self.upsample:
             out = self.blur(out)
         return out
@@ -248,6 +269,8 @@ class NoiseInjection(nn.Module):
         """``noise`` [N or 1, 1, H, W]; ``None`` adds nothing (the generator draws random noise itself)."""
         if noise is None:
             return image
+        if not torch.is_grad_enabled():  # the conv output is a fresh buffer: add in place
+            return image.add_(self.weight.to(image.dtype) * noise.to(image.dtype))
         return image + self.weight * noise.to(image.dtype)
 
 
@@ -431,7 +454,8 @@ class Generator(nn.Module):
 
     def _synthesize(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None]) -> torch.Tensor:
         latent = latent.to(self.input.input.dtype)
-        out = self.input(latent.shape[0])
+        # channels-last runs the convolutions (and above all the transposed ones) markedly faster on CPU
+        out = self.input(latent.shape[0]).contiguous(memory_format=torch.channels_last)
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
         i = 1
@@ -442,7 +466,7 @@ class Generator(nn.Module):
             out = conv2(out, latent[:, i + 1], noise=noise2)
             skip = to_rgb(out, latent[:, i + 2], skip)
             i += 2
-        return skip
+        return skip.contiguous()
 
     # ------------------------------------------------------------------ official entry point
     def forward(
