@@ -255,6 +255,8 @@ def test_determinism_and_noise_modes(tiny, tiny_w):
         tiny.synthesis(w, noise_mode="sometimes")
     with pytest.raises(InvalidArgumentError, match="w_plus must have shape"):
         tiny.synthesis(w[:, :2])
+    with pytest.raises(InvalidArgumentError, match="styles must give"):
+        tiny([w[:, :2]], input_is_latent=True)
 
 
 def test_changing_a_stored_noise_buffer_changes_the_image(tiny, tiny_w):
