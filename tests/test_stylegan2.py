@@ -187,25 +187,28 @@ def test_parity_64_cm1_all_call_modes(g64, ref64):
     t = ref64
     with torch.inference_mode():
         img, lat = g64([t["z"]], randomize_noise=False, return_latents=True)
-        assert max_rel_err(img, t["img_z"]) < 1e-5
+        assert max_rel_err(img, t["img_z"]) < 5e-5
         assert not torch.allclose(img[0], img[1], rtol=0.01)  # z matters (the mapping weights are not tiny)
-        torch.testing.assert_close(lat, t["latent_z"], rtol=1e-6, atol=1e-7)
-        torch.testing.assert_close(g64.get_latent(t["z"]), t["w_of_z"], rtol=1e-6, atol=1e-7)
+        # batch 1 modulates the weights at high resolution, batch 2 the activations: same numbers
+        single = g64([t["z"][:1]], randomize_noise=False)[0]
+        assert max_rel_err(single, img[:1]) < 5e-5
+        torch.testing.assert_close(lat, t["latent_z"], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(g64.get_latent(t["z"]), t["w_of_z"], rtol=1e-5, atol=1e-6)
         img = g64([t["z"][:1]], randomize_noise=False, truncation=0.7, truncation_latent=t["truncation_latent"])[0]
-        assert max_rel_err(img, t["img_trunc"]) < 1e-5
+        assert max_rel_err(img, t["img_trunc"]) < 5e-5
         img, lat = g64([t["z"][:1], t["z2"]], randomize_noise=False, inject_index=3, return_latents=True)
-        assert max_rel_err(img, t["img_mix"]) < 1e-5
-        torch.testing.assert_close(lat, t["latent_mix"], rtol=1e-6, atol=1e-7)
+        assert max_rel_err(img, t["img_mix"]) < 5e-5
+        torch.testing.assert_close(lat, t["latent_mix"], rtol=1e-5, atol=1e-6)
         assert torch.equal(lat[:, :3], lat[:, :1].expand(-1, 3, -1)) and not torch.equal(lat[:, 2], lat[:, 3])
         img = g64([t["w_plus"]], input_is_latent=True, randomize_noise=False)[0]
-        assert max_rel_err(img, t["img_wplus"]) < 1e-5
+        assert max_rel_err(img, t["img_wplus"]) < 5e-5
         img = g64(
             [t["w_plus"]], input_is_latent=True, randomize_noise=False, truncation=0.5,
             truncation_latent=t["truncation_latent"],
         )[0]
-        assert max_rel_err(img, t["img_wplus_trunc"]) < 1e-5
+        assert max_rel_err(img, t["img_wplus_trunc"]) < 5e-5
         # synthesis() with constant noise is the official forward on a W+ code
-        assert max_rel_err(g64.synthesis(t["w_plus"]), t["img_wplus"]) < 1e-5
+        assert max_rel_err(g64.synthesis(t["w_plus"]), t["img_wplus"]) < 5e-5
 
 
 def test_parity_256_cm2_official_layout(shared_dir):
@@ -216,7 +219,7 @@ def test_parity_256_cm2_official_layout(shared_dir):
     with torch.inference_mode():
         img = g([t["z"]], randomize_noise=False)[0]
     assert img.shape == (1, 3, 256, 256)
-    assert max_rel_err(img, t["img"]) < 1e-5
+    assert max_rel_err(img, t["img"]) < 5e-5
 
 
 # --------------------------------------------------------------------------- behaviour
@@ -255,6 +258,8 @@ def test_determinism_and_noise_modes(tiny, tiny_w):
         tiny.synthesis(w, noise_mode="sometimes")
     with pytest.raises(InvalidArgumentError, match="w_plus must have shape"):
         tiny.synthesis(w[:, :2])
+    with pytest.raises(InvalidArgumentError, match="styles must give"):
+        tiny([w[:, :2]], input_is_latent=True)
 
 
 def test_changing_a_stored_noise_buffer_changes_the_image(tiny, tiny_w):

@@ -505,5 +505,9 @@ class Generator(nn.Module):
             latent = styles[0].unsqueeze(1).repeat(1, inject_index, 1)
             latent2 = styles[1].unsqueeze(1).repeat(1, self.n_latent - inject_index, 1)
             latent = torch.cat([latent, latent2], 1)
+        if latent.ndim != 3 or latent.shape[1:] != (self.n_latent, self.style_dim):
+            raise InvalidArgumentError(
+                f"styles must give [N, {self.n_latent}, {self.style_dim}] codes, got {tuple(latent.shape)}"
+            )
         image = self._synthesize(latent, noise)
         return (image, latent) if return_latents else (image, None)
