@@ -35,24 +35,12 @@ import torch
 from torch import nn
 
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsMissingError
+from faceedit.helen import HELEN_CLASSES
 
 # ----------------------------------------------------------------------------------------------------
 # Constants of the official code
 
-#: Helen label order used by the official code (values 0..10 of the label PNGs); left = image-left.
-HELEN_CLASSES: tuple[str, ...] = (
-    "background",  # 0
-    "skin",  # 1
-    "left_brow",  # 2  image-left
-    "right_brow",  # 3
-    "left_eye",  # 4  image-left
-    "right_eye",  # 5
-    "nose",  # 6
-    "upper_lip",  # 7
-    "inner_mouth",  # 8
-    "lower_lip",  # 9
-    "hair",  # 10
-)
+#: Helen label order of the official code (values 0..10 of the label PNGs); left = image-left.
 NUM_CLASSES = len(HELEN_CLASSES)
 IMAGE_SIZE = 256
 EMBED_DIM = 512
