@@ -245,6 +245,27 @@ class Generator(nn.Module):
         """Fuse [mask, left eye, right eye, skin, hair, mouth] features -> face features [N, 64, 256, 256]."""
         return self.model(torch.cat([mask_features, *(placed[c] for c in COMPONENTS)], 1))
 
+    def project_components(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each component's share of the fusion's first (1x1, linear) conv, computed once per face.
+
+        Returns ``left_eye``, ``right_eye``, ``mouth`` blocks (to be added at their windows) and
+        ``const`` = skin + hair shares + bias [N, 256, 64, 64].
+        """
+        w = self.model[0].weight  # [256, 256 + 5*256, 1, 1]
+        n_mask = w.shape[1] - 256 * len(COMPONENTS)
+        out = {c: nn.functional.conv2d(features[c], w[:, n_mask + 256 * i:n_mask + 256 * (i + 1)])
+               for i, c in enumerate(COMPONENTS)}
+        out["const"] = out.pop("skin") + out.pop("hair") + self.model[0].bias.view(1, -1, 1, 1)
+        return out
+
+    def synthesize_face_projected(self, mask_features: torch.Tensor, projected: Mapping[str, torch.Tensor],
+                                  centres: torch.Tensor) -> torch.Tensor:
+        """:meth:`synthesize_face` from :meth:`project_components` output: only the mask share is new."""
+        w = self.model[0].weight
+        x = nn.functional.conv2d(mask_features, w[:, :w.shape[1] - 256 * len(COMPONENTS)]) + projected["const"]
+        _add_blocks(x, projected, centres)
+        return self.model[1:](x)
+
     def encode_background(self, image: torch.Tensor) -> torch.Tensor:
         """Background encoder on the whole image [N, 3, 256, 256] -> [N, 64, 256, 256]."""
         return self.bg_encoder(image)
@@ -510,18 +531,25 @@ def component_crops(image: torch.Tensor, labels: torch.Tensor, centres: torch.Te
     }
 
 
+def _add_blocks(canvas: torch.Tensor, blocks: Mapping[str, torch.Tensor], centres: torch.Tensor,
+                names: tuple[str, ...] = ("left_eye", "right_eye", "mouth")) -> None:
+    """Add eye and mouth blocks into ``canvas`` [N, C, 64, 64] at rows/cols ``int(c/4 + 0.5) -+ half``."""
+    slots = {"left_eye": (0, EYE_FEATURE), "right_eye": (1, EYE_FEATURE), "mouth": (2, MOUTH_FEATURE)}
+    for name in names:
+        k, half = slots[name]
+        for b, row in enumerate(centres.tolist()):
+            r, c = int(row[2 * k] / 4 + 0.5), int(row[2 * k + 1] / 4 + 0.5)
+            canvas[b, :, r - half[0]:r + half[0], c - half[1]:c + half[1]] += blocks[name][b]
+
+
 def place_features(features: Mapping[str, torch.Tensor], centres: torch.Tensor,
                    size: tuple[int, int] = (IMAGE_SIZE // 4, IMAGE_SIZE // 4)) -> dict[str, torch.Tensor]:
     """Add the eye and mouth feature blocks into zero 64x64 maps at ``int(c/4 + 0.5)``; skin and hair as is."""
     ref = features["skin"]
-    n = ref.shape[0]
     placed = {"skin": features["skin"], "hair": features["hair"]}
-    for k, (name, half) in enumerate((("left_eye", EYE_FEATURE), ("right_eye", EYE_FEATURE),
-                                      ("mouth", MOUTH_FEATURE))):
-        canvas = torch.zeros(n, features[name].shape[1], *size, dtype=ref.dtype, device=ref.device)
-        for b, row in enumerate(centres.tolist()):
-            r, c = int(row[2 * k] / 4 + 0.5), int(row[2 * k + 1] / 4 + 0.5)
-            canvas[b, :, r - half[0]:r + half[0], c - half[1]:c + half[1]] += features[name][b]
+    for name in ("left_eye", "right_eye", "mouth"):
+        canvas = torch.zeros(ref.shape[0], features[name].shape[1], *size, dtype=ref.dtype, device=ref.device)
+        _add_blocks(canvas, features, centres, (name,))
         placed[name] = canvas
     return placed
 
@@ -536,6 +564,7 @@ class PreparedFace:
 
     features: dict[str, torch.Tensor]  # decoded component feature maps, see MaskGuidedEditor.encode
     background: torch.Tensor  # [1, 64, 256, 256] background-encoder output of the content image
+    projected: dict[str, torch.Tensor]  # Generator.project_components(features)
 
 
 class MaskGuidedEditor(nn.Module):
@@ -624,7 +653,8 @@ class MaskGuidedEditor(nn.Module):
         """Encode a style face once (features) and a content image's background features, for fast edits."""
         features = self.encode(image, labels, random_embed=random_embed, generator=generator)
         content = check_image(image if content_image is None else content_image, "content image")
-        return PreparedFace(features, self.G.encode_background(image_to_tensor(content, self.device)))
+        return PreparedFace(features, self.G.encode_background(image_to_tensor(content, self.device)),
+                            self.G.project_components(features))
 
     @torch.inference_mode()
     def generate(self, features: Mapping[str, torch.Tensor] | PreparedFace, labels: np.ndarray,
@@ -638,28 +668,28 @@ class MaskGuidedEditor(nn.Module):
         grown, centres = prepare_labels(check_helen_labels(labels, "target label map"))
         dev = self.device
         lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
-        if isinstance(features, PreparedFace):
-            feats, bg_feat = features.features, features.background
-            bg = None
+        if isinstance(features, PreparedFace):  # app path: one G pass, component shares cached
+            bg_feat = features.background
             if content_image is not None:
-                bg = image_to_tensor(check_image(content_image, "content image"), dev)
-                bg_feat = None
-        else:
-            missing = [c for c in COMPONENTS if c not in features]
-            if missing:
-                raise InvalidArgumentError(f"Features are missing for: {', '.join(missing)}; need all of "
-                                           f"{', '.join(COMPONENTS)}.")
-            if content_image is None:
-                raise InvalidArgumentError("generate() needs a content image for the background.")
-            feats, bg_feat = features, None
-            bg = image_to_tensor(check_image(content_image, "content image"), dev)
+                bg_feat = self.G.encode_background(image_to_tensor(check_image(content_image, "content image"), dev))
+            face = self.G.synthesize_face_projected(self.G.encode_mask(one_hot(lab)), features.projected,
+                                                    torch.from_numpy(centres).unsqueeze(0))
+            return self.G.fuse_background(face, (lab == 0).unsqueeze(1).float() * bg_feat)
+        missing = [c for c in COMPONENTS if c not in features]
+        if missing:
+            raise InvalidArgumentError(f"Features are missing for: {', '.join(missing)}; need all of "
+                                       f"{', '.join(COMPONENTS)}.")
+        if content_image is None:
+            raise InvalidArgumentError("generate() needs a content image for the background.")
+        feats = features
+        bg = image_to_tensor(check_image(content_image, "content image"), dev)
         expected = {"left_eye": (8, 12), "right_eye": (8, 12), "skin": (64, 64), "hair": (64, 64), "mouth": (20, 36)}
         for c, hw in expected.items():
             if tuple(feats[c].shape[1:]) != (256, *hw):
                 raise InvalidArgumentError(f"The {c} feature map must be [N, 256, {hw[0]}, {hw[1]}]; "
                                            f"got {tuple(feats[c].shape)}.")
         feats = {c: feats[c].to(dev) for c in COMPONENTS}
-        return self.synthesize(feats, lab, torch.from_numpy(centres).unsqueeze(0), bg, bg_feat)
+        return self.synthesize(feats, lab, torch.from_numpy(centres).unsqueeze(0), bg)
 
     @torch.inference_mode()
     def edit(self, style_image: np.ndarray, style_labels: np.ndarray, target_labels: np.ndarray,
