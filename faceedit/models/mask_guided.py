@@ -125,18 +125,27 @@ _SPECS: dict[str, dict] = {
 _KIND = {"left_eye": "eye", "right_eye": "eye", "skin": "skin", "hair": "skin", "mouth": "mouth"}
 
 
-class ComponentEncoder(nn.Module):
-    """Crop [N, 3, H, W] -> (mu, logvar), each [N, 512] (official ``EncoderGenerator_mask_*``)."""
+def _channels(channels: tuple[int, ...], div: int) -> tuple[int, ...]:
+    """Widths divided by ``div`` (1 = official); the RGB input and output stay 3."""
+    return tuple(c if c == 3 else c // div for c in channels)
 
-    def __init__(self, component: str) -> None:
+
+class ComponentEncoder(nn.Module):
+    """Crop [N, 3, H, W] -> (mu, logvar), each [N, 512] (official ``EncoderGenerator_mask_*``).
+
+    ``div`` divides every width (1 = official; larger values only for fast smoke tests of training).
+    """
+
+    def __init__(self, component: str, div: int = 1) -> None:
         super().__init__()
         spec = _SPECS[_KIND[component]]
         self.crop_size: tuple[int, int] = spec["crop"]
-        ch = spec["enc"]
+        ch = _channels(spec["enc"], div)
         self.conv = nn.Sequential(*(EncoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])))
         flat = ch[-1] * spec["map"][0] * spec["map"][1]
-        self.fc_mu = nn.Sequential(nn.Linear(flat, 1024), nn.ReLU(True), nn.Linear(1024, EMBED_DIM))
-        self.fc_var = nn.Sequential(nn.Linear(flat, 1024), nn.ReLU(True), nn.Linear(1024, EMBED_DIM))
+        hidden, embed = 1024 // div, EMBED_DIM // div
+        self.fc_mu = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True), nn.Linear(hidden, embed))
+        self.fc_var = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True), nn.Linear(hidden, embed))
 
     def forward(self, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert crop.shape[1:] == (3, *self.crop_size), f"crop must be [N, 3, {self.crop_size}], got {crop.shape}"
@@ -147,12 +156,12 @@ class ComponentEncoder(nn.Module):
 class FeatureDecoder(nn.Module):
     """Embedding [N, 512] -> feature map [N, 256, h, w] (official ``DecoderGenerator_mask_*``)."""
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, div: int = 1) -> None:
         super().__init__()
         spec = _SPECS[_KIND[component]]
         self.map_size: tuple[int, int] = spec["map"]
-        ch = spec["feat"]
-        self.fc = nn.Sequential(nn.Linear(EMBED_DIM, ch[0] * self.map_size[0] * self.map_size[1],
+        ch = _channels(spec["feat"], div)
+        self.fc = nn.Sequential(nn.Linear(EMBED_DIM // div, ch[0] * self.map_size[0] * self.map_size[1],
                                           bias=spec["fc_bias"]))
         self.conv = nn.Sequential(*(DecoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])))
 
@@ -164,12 +173,12 @@ class FeatureDecoder(nn.Module):
 class ImageDecoder(nn.Module):
     """Embedding [N, 512] -> crop [N, 3, H, W] in [-1, 1]; used by the training reconstruction loss."""
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, div: int = 1) -> None:
         super().__init__()
         spec = _SPECS[_KIND[component]]
         self.map_size: tuple[int, int] = spec["map"]
-        ch = spec["img"]
-        self.fc = nn.Sequential(nn.Linear(EMBED_DIM, ch[0] * self.map_size[0] * self.map_size[1],
+        ch = _channels(spec["img"], div)
+        self.fc = nn.Sequential(nn.Linear(EMBED_DIM // div, ch[0] * self.map_size[0] * self.map_size[1],
                                           bias=spec["fc_bias"]))
         self.conv = nn.Sequential(
             *(DecoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])),
@@ -216,6 +225,7 @@ class Generator(nn.Module):
         embed_nc: int = 256 * len(COMPONENTS),  # channels of the five placed component features
     ) -> None:
         super().__init__()
+        self.part_nc = embed_nc // len(COMPONENTS)
         act = nn.ReLU(True)
         # mask encoder: [N, 11, 256, 256] -> [N, 256, 64, 64]
         self.downsample_model = nn.Sequential(
@@ -252,8 +262,8 @@ class Generator(nn.Module):
         ``const`` = skin + hair shares + bias [N, 256, 64, 64].
         """
         w = self.model[0].weight  # [256, 256 + 5*256, 1, 1]
-        n_mask = w.shape[1] - 256 * len(COMPONENTS)
-        out = {c: nn.functional.conv2d(features[c], w[:, n_mask + 256 * i:n_mask + 256 * (i + 1)])
+        n_mask, k = w.shape[1] - self.part_nc * len(COMPONENTS), self.part_nc
+        out = {c: nn.functional.conv2d(features[c], w[:, n_mask + k * i:n_mask + k * (i + 1)])
                for i, c in enumerate(COMPONENTS)}
         out["const"] = out.pop("skin") + out.pop("hair") + self.model[0].bias.view(1, -1, 1, 1)
         return out
@@ -262,7 +272,8 @@ class Generator(nn.Module):
                                   centres: torch.Tensor) -> torch.Tensor:
         """:meth:`synthesize_face` from :meth:`project_components` output: only the mask share is new."""
         w = self.model[0].weight
-        x = nn.functional.conv2d(mask_features, w[:, :w.shape[1] - 256 * len(COMPONENTS)]) + projected["const"]
+        x = nn.functional.conv2d(mask_features, w[:, :w.shape[1] - self.part_nc * len(COMPONENTS)])
+        x = x + projected["const"]
         _add_blocks(x, projected, centres)
         return self.model[1:](x)
 
@@ -575,17 +586,18 @@ class MaskGuidedEditor(nn.Module):
     inference does not need.
     """
 
-    def __init__(self, with_image_decoders: bool = True, with_parser: bool = True) -> None:
+    def __init__(self, with_image_decoders: bool = True, with_parser: bool = True, div: int = 1) -> None:
         super().__init__()
-        self.G = Generator()
+        self.div = div  # width divisor: 1 = the official networks; > 1 only for smoke tests of training
+        self.G = Generator(ngf=64 // div, embed_nc=256 // div * len(COMPONENTS))
         for c in COMPONENTS:
-            setattr(self, f"encoder_{c}", ComponentEncoder(c))
+            setattr(self, f"encoder_{c}", ComponentEncoder(c, div))
         for c in COMPONENTS:
-            setattr(self, f"decoder_{c}", FeatureDecoder(c))
+            setattr(self, f"decoder_{c}", FeatureDecoder(c, div))
         if with_image_decoders:
             for c in COMPONENTS:
-                setattr(self, f"decoder_{c}_image", ImageDecoder(c))
-        self.P = ParsingNetwork() if with_parser else None
+                setattr(self, f"decoder_{c}_image", ImageDecoder(c, div))
+        self.P = ParsingNetwork(ngf=64 // div) if with_parser else None
 
     # -- helpers -------------------------------------------------------------------------------------
     @property
@@ -685,8 +697,8 @@ class MaskGuidedEditor(nn.Module):
         bg = image_to_tensor(check_image(content_image, "content image"), dev)
         expected = {"left_eye": (8, 12), "right_eye": (8, 12), "skin": (64, 64), "hair": (64, 64), "mouth": (20, 36)}
         for c, hw in expected.items():
-            if tuple(feats[c].shape[1:]) != (256, *hw):
-                raise InvalidArgumentError(f"The {c} feature map must be [N, 256, {hw[0]}, {hw[1]}]; "
+            if tuple(feats[c].shape[1:]) != (self.G.part_nc, *hw):
+                raise InvalidArgumentError(f"The {c} feature map must be [N, {self.G.part_nc}, {hw[0]}, {hw[1]}]; "
                                            f"got {tuple(feats[c].shape)}.")
         feats = {c: feats[c].to(dev) for c in COMPONENTS}
         return self.synthesize(feats, lab, torch.from_numpy(centres).unsqueeze(0), bg)
@@ -721,6 +733,10 @@ class MaskGuidedEditor(nn.Module):
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a malformed file to the user
         raise CheckpointLayoutError(f"{path.name} could not be read as a PyTorch state dict "
@@ -764,6 +780,8 @@ def load_official(directory: str | Path, device: torch.device | str | None = Non
                   with_image_decoders: bool | None = None, with_parser: bool | None = None) -> MaskGuidedEditor:
     """Load the official ``checkpoints/pretrained`` folder (``latest_net_<label>.pth``) strictly.
 
+    ``latest_net_<label>.safetensors`` (same layout, as the training script writes) is read too.
+
     The 11 inference files are required; the image decoders and ``P`` are loaded when present (or
     required when ``with_image_decoders`` / ``with_parser`` is True).  The model is returned in eval
     mode, frozen, on ``device`` (default: faceedit.device.default_device()).
@@ -773,7 +791,9 @@ def load_official(directory: str | Path, device: torch.device | str | None = Non
         raise WeightsMissingError(f"The mask-guided weights folder {directory} does not exist.")
 
     def path(label: str) -> Path:
-        return directory / f"latest_net_{label}.pth"
+        pth = directory / f"latest_net_{label}.pth"
+        alt = pth.with_suffix(".safetensors")  # written by faceedit.train.mask_guided
+        return alt if alt.is_file() and not pth.is_file() else pth
 
     missing = [path(lab).name for lab in INFERENCE_LABELS if not path(lab).is_file()]
     if with_image_decoders:
