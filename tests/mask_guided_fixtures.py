@@ -110,3 +110,17 @@ def parity_inputs() -> dict[str, np.ndarray]:
         "labels_b": labels_b,
         "target": target,
     }
+
+
+def write_training_set(root: Path, n: int = 4) -> Path:
+    """A tiny training folder (images/, labels/ in Helen order) of synthetic faces, different geometries."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        lab = synthetic_face_labels(eye_y=108 + 3 * i, eye_dx=29 + 2 * i, mouth_y=176 + 2 * i,
+                                    mouth_w=26 + 3 * i, cx=124 + 3 * i)
+        Image.fromarray(synthetic_face_image(lab, 100 + i)).save(root / "images" / f"{i:03d}.png")
+        Image.fromarray(lab).save(root / "labels" / f"{i:03d}.png")
+    return root

@@ -777,14 +777,16 @@ def load_network(module: nn.Module, state: Mapping[str, torch.Tensor], name: str
 
 
 def load_official(directory: str | Path, device: torch.device | str | None = None,
-                  with_image_decoders: bool | None = None, with_parser: bool | None = None) -> MaskGuidedEditor:
+                  with_image_decoders: bool | None = None, with_parser: bool | None = None,
+                  div: int = 1) -> MaskGuidedEditor:
     """Load the official ``checkpoints/pretrained`` folder (``latest_net_<label>.pth``) strictly.
 
     ``latest_net_<label>.safetensors`` (same layout, as the training script writes) is read too.
 
     The 11 inference files are required; the image decoders and ``P`` are loaded when present (or
     required when ``with_image_decoders`` / ``with_parser`` is True).  The model is returned in eval
-    mode, frozen, on ``device`` (default: faceedit.device.default_device()).
+    mode, frozen, on ``device`` (default: faceedit.device.default_device()).  ``div`` > 1 reads the
+    narrow networks of a training smoke test (same keys, widths divided by ``div``).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -808,7 +810,7 @@ def load_official(directory: str | Path, device: torch.device | str | None = Non
     if with_parser is None:
         with_parser = path("P").is_file()
     with torch.device("meta"):  # skip the random init of ~260 M parameters; every tensor is loaded
-        model = MaskGuidedEditor(with_image_decoders=with_image_decoders, with_parser=with_parser)
+        model = MaskGuidedEditor(with_image_decoders=with_image_decoders, with_parser=with_parser, div=div)
     for label in model.labels():
         load_network(model.network(label), _read_state_dict(path(label)), path(label).name, assign=True)
     if device is None:

@@ -1,0 +1,1 @@
+"""Training scripts (boundaries, mask-guided generator)."""
