@@ -192,14 +192,14 @@ class VGG19Features(nn.Module):
         return out
 
 
-def load_vgg19(source: str) -> VGG19Features:
+def load_vgg19(source: str | Path) -> VGG19Features:
     """VGG19 from a torchvision ``vgg19`` state dict file (path) or a weights-registry name."""
     path = Path(source)
     if not path.is_file():
         try:
             from faceedit import weights  # the registry (weights helper); optional here
         except ImportError:
-            raise WeightsMissingError(f"VGG19 weights {source!r}: no such file, and the weights registry is "
+            raise WeightsMissingError(f"VGG19 weights {str(source)!r}: no such file, and the weights registry is "
                                       "not available.") from None
         found = weights.local_path(source)
         if found is None:
