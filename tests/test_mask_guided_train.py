@@ -131,3 +131,19 @@ def test_dataset_converts_19_class_maps_and_rejects_bad_folders(tmp_path):
         tr.FaceLabelDataset(tmp_path)
     with pytest.raises(InvalidArgumentError, match="Unknown label format"):
         tr.FaceLabelDataset(root, "pascal")
+
+
+def test_fix_code_bugs_switch_changes_only_the_buggy_terms(tmp_path):
+    data = write_training_set(tmp_path / "data", n=2)
+    base = dict(data=str(data), div=DIV, niter=1, niter_decay=0, workers=0, sample_every=0, batch_size=2,
+                max_steps=1, amp=True)  # --amp is ignored without CUDA
+    official = tr.train(tr.Options(out=str(tmp_path / "official"), **base))
+    tr.train(tr.Options(out=str(tmp_path / "fixed"), fix_code_bugs=True, **base))
+    assert official["amp"] is False
+    a, b = _rows(tmp_path / "official" / "log.csv")[0], _rows(tmp_path / "fixed" / "log.csv")[0]
+    # same seed, same first paired image: the official L2_image counts the batch loss B = 2 times
+    assert float(a["paired_mse"]) == pytest.approx(float(b["paired_mse"]), rel=1e-6)
+    assert float(a["L2_image"]) == pytest.approx(2 * float(b["L2_image"]), rel=1e-5)
+    # the parsing loss differs (second softmax and P in train mode in the official code)
+    assert float(a["ParsingLoss"]) != float(b["ParsingLoss"])
+    assert float(a["L2_mask_image"]) == pytest.approx(float(b["L2_mask_image"]), rel=1e-6)
