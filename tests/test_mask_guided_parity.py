@@ -60,6 +60,9 @@ def test_edit_matches_official_inference(model, ref, inputs):
     out = model.edit(inputs["image_a"], inputs["labels_a"], inputs["target"], content_image=inputs["image_b"])
     assert out.shape == (1, 3, 256, 256)
     assert (out - ref["edit"]).abs().max().item() <= TOL
+    # saved as the official tensor2im does: identical bytes except at exact rounding boundaries
+    mine, theirs = mg.tensor_to_image(out), mg.tensor_to_image(ref["edit"])
+    assert mine.shape == (256, 256, 3) and (mine != theirs).mean() < 1e-3
     # the app path: style face prepared once (features, background, cached component shares), one G pass
     prepared = model.prepare(inputs["image_a"], inputs["labels_a"], content_image=inputs["image_b"])
     assert (model.generate(prepared, inputs["target"]) - ref["edit"]).abs().max().item() <= TOL

@@ -504,6 +504,15 @@ def image_to_tensor(image: np.ndarray, device: torch.device | None = None) -> to
     return ((t - 0.5) / 0.5).unsqueeze(0).to(device)
 
 
+def tensor_to_image(t: torch.Tensor) -> np.ndarray:
+    """Generator output [1, 3, H, W] (or [3, H, W]) in [-1, 1] -> uint8 HWC, as the official ``tensor2im``
+    (``(x + 1) / 2 * 255``, clipped, truncated)."""
+    if t.dim() == 4:
+        t = t[0]
+    arr = (t.detach().float().cpu().permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
 def one_hot(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
     """Label maps [N, H, W] int -> one-hot [N, C, H, W] float32."""
     out = torch.zeros(labels.shape[0], num_classes, *labels.shape[1:], device=labels.device)
