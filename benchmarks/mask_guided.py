@@ -5,7 +5,9 @@ Three paths, same outputs (max abs difference printed):
               (style reconstruction and edit), background encoder twice;
   edit      - ``MaskGuidedEditor.edit``: encoders + decoders, G once;
   prepared  - the app path: the style face ``prepare``d once (features, background features, the
-              components' share of G's first conv cached), then ``generate(prepared, target)`` = one G pass.
+              components' share of G's first conv cached), then ``generate(prepared, target)`` = one G pass;
+  stroke    - the app path for a 12x12 px brush stroke after a previous edit: only each layer's affected
+              rectangle is recomputed (IncrementalGenerator).
 
 Run: ``python benchmarks/mask_guided.py [--threads 2] [--repeats 5]``.  Random weights (timing does not
 depend on their values); wall-clock and process CPU time, minimum over the repeats.
@@ -64,12 +66,27 @@ def main() -> None:
         return model.generate(feats, target, image)
 
     prepared = model.prepare(image, labels)
+
+    def full_pass() -> torch.Tensor:
+        prepared.incremental = None  # forget the kept activations: one whole G pass
+        return model.generate(prepared, target)
+
+    stroke = target.copy()
+    stroke[150:162, 60:72] = 1  # a 12x12 px brush stroke on the cheek
+    flip = [target, stroke]
+
+    def brush() -> torch.Tensor:  # alternate between the two maps: each call is an incremental edit
+        flip.reverse()
+        return model.generate(prepared, flip[0])
+
     paths = {
         "official": official,
         "edit": lambda: model.edit(image, labels, target),
-        "prepared": lambda: model.generate(prepared, target),
+        "prepared": full_pass,
+        "stroke": brush,
     }
     outs = {name: fn() for name, fn in paths.items()}  # warm-up and outputs
+    outs["stroke"] = brush()  # the stroke path's output for `target`, compared below
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256, {platform.processor() or platform.machine()}")
     for name, fn in paths.items():
         wall, cpu = _time(fn, args.repeats)

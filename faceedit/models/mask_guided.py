@@ -26,7 +26,7 @@ windows, ``int(c/4+0.5)`` placement) is reproduced here exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,14 +268,12 @@ class Generator(nn.Module):
         out["const"] = out.pop("skin") + out.pop("hair") + self.model[0].bias.view(1, -1, 1, 1)
         return out
 
-    def synthesize_face_projected(self, mask_features: torch.Tensor, projected: Mapping[str, torch.Tensor],
-                                  centres: torch.Tensor) -> torch.Tensor:
-        """:meth:`synthesize_face` from :meth:`project_components` output: only the mask share is new."""
-        w = self.model[0].weight
-        x = nn.functional.conv2d(mask_features, w[:, :w.shape[1] - self.part_nc * len(COMPONENTS)])
-        x = x + projected["const"]
+    def component_input(self, projected: Mapping[str, torch.Tensor], centres: torch.Tensor) -> torch.Tensor:
+        """The components' share of the fusion input [N, 256, 64, 64]: skin + hair + bias, with the eye and
+        mouth blocks added at the target's centres (the mask's share is added by the caller)."""
+        x = projected["const"].clone()
         _add_blocks(x, projected, centres)
-        return self.model[1:](x)
+        return x
 
     def encode_background(self, image: torch.Tensor) -> torch.Tensor:
         """Background encoder on the whole image [N, 3, 256, 256] -> [N, 64, 256, 256]."""
@@ -575,6 +573,168 @@ def place_features(features: Mapping[str, torch.Tensor], centres: torch.Tensor,
 
 
 # ----------------------------------------------------------------------------------------------------
+# Incremental G: recompute only what a label edit changes (eval mode, batch 1)
+
+Rect = tuple[int, int, int, int]  # rows r0:r1, cols c0:c1 (half-open)
+
+
+def _grow(rect: Rect, k: int, h: int, w: int) -> Rect:
+    return max(0, rect[0] - k), min(h, rect[1] + k), max(0, rect[2] - k), min(w, rect[3] + k)
+
+
+def _union(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def _bbox(mask: torch.Tensor | np.ndarray) -> Rect | None:
+    ys, xs = np.nonzero(np.asarray(mask))
+    return None if ys.size == 0 else (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+
+
+def _down(rect: Rect, h: int, w: int) -> Rect:
+    """Outputs of a k3 s2 p1 conv that see the input rectangle."""
+    return max(0, (rect[0] - 1) // 2), min(h, rect[1] // 2 + 1), max(0, (rect[2] - 1) // 2), min(w, rect[3] // 2 + 1)
+
+
+def _up(rect: Rect, h: int, w: int) -> Rect:
+    """Outputs of a k4 s2 p1 transposed conv that see the input rectangle."""
+    return max(0, 2 * rect[0] - 1), min(h, 2 * rect[1] + 1), max(0, 2 * rect[2] - 1), min(w, 2 * rect[3] + 1)
+
+
+def _conv_reflect(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect] = conv(reflection_pad(x))[rect]`` for a stride-1 conv with 'same' reflection padding."""
+    r = conv.kernel_size[0] // 2
+    r0, r1, c0, c1 = rect
+    a0, a1, b0, b1 = max(0, r0 - r), min(x.shape[2], r1 + r), max(0, c0 - r), min(x.shape[3], c1 + r)
+    xs = x[:, :, a0:a1, b0:b1]
+    pads = (r - (c0 - b0), r - (b1 - c1), r - (r0 - a0), r - (a1 - r1))  # only at the image border
+    if any(pads):
+        xs = nn.functional.pad(xs, pads, mode="reflect")
+    y[:, :, r0:r1, c0:c1] = nn.functional.conv2d(xs, conv.weight, conv.bias)
+
+
+def _conv_down(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect]`` of a k3 s2 p1 (zero-padded) conv."""
+    r0, r1, c0, c1 = rect
+    a0, a1, b0, b1 = max(0, 2 * r0 - 1), min(x.shape[2], 2 * r1), max(0, 2 * c0 - 1), min(x.shape[3], 2 * c1)
+    pads = (b0 - (2 * c0 - 1), 2 * c1 - b1, a0 - (2 * r0 - 1), 2 * r1 - a1)  # zeros only at the border
+    xs = nn.functional.pad(x[:, :, a0:a1, b0:b1], pads)
+    y[:, :, r0:r1, c0:c1] = nn.functional.conv2d(xs, conv.weight, conv.bias, stride=2)
+
+
+def _conv_up(conv: nn.ConvTranspose2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect]`` of a k4 s2 p1 transposed conv."""
+    r0, r1, c0, c1 = rect
+    i0, i1 = max(0, (r0 - 1) // 2), min(x.shape[2], r1 // 2 + 1)
+    j0, j1 = max(0, (c0 - 1) // 2), min(x.shape[3], c1 // 2 + 1)
+    z = nn.functional.conv_transpose2d(x[:, :, i0:i1, j0:j1], conv.weight, conv.bias, stride=2)
+    oy, ox = 2 * i0 - 1, 2 * j0 - 1  # image position of z's first row and column
+    y[:, :, r0:r1, c0:c1] = z[:, :, r0 - oy:r1 - oy, c0 - ox:c1 - ox]
+
+
+def _pointwise(mods: Sequence[nn.Module], y: torch.Tensor, rect: Rect) -> None:
+    r0, r1, c0, c1 = rect
+    t = y[:, :, r0:r1, c0:c1]
+    for m in mods:
+        t = m(t)
+    y[:, :, r0:r1, c0:c1] = t
+
+
+class IncrementalGenerator:
+    """Every activation of one ``G`` pass kept, so a label edit recomputes only the affected rectangle of
+    each layer (its dirty region grown by that layer's kernel).  Equal to a full pass up to float rounding.
+    """
+
+    def __init__(self, G: Generator, background: torch.Tensor) -> None:
+        self.G, self.background = G, background
+        self.acts: dict[str, torch.Tensor] | None = None
+        self.grown: np.ndarray | None = None
+        self.comp: torch.Tensor | None = None
+        self.last_fraction = 1.0  # share of the 1/4-scale fusion map the last call recomputed
+
+    def __call__(self, grown: np.ndarray, component_input: torch.Tensor) -> torch.Tensor:
+        G, dev = self.G, component_input.device
+        H, W = grown.shape
+        full = (0, H, 0, W)
+        first = self.acts is None
+        if first:
+            d_lab, d_comp = full, (0, H // 4, 0, W // 4)
+        else:
+            d_lab = _bbox(grown != self.grown)
+            d_comp = _bbox((component_input != self.comp).any(1)[0].cpu())
+            if d_lab is None and d_comp is None:
+                return self.acts["out"].clone()
+        lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
+        if first:
+            ds, ngf = G.downsample_model, G.downsample_model[1].out_channels
+            z = component_input.new_zeros
+            self.acts = a = {
+                "onehot": one_hot(lab), "a1": z(1, ngf, H, W), "a2": z(1, 2 * ngf, H // 2, W // 2),
+                "a3": z(1, 4 * ngf, H // 4, W // 4), "u1": z(1, 2 * ngf, H // 2, W // 2), "face": z(1, ngf, H, W),
+                "e1": z(1, ngf, H, W), "out": z(1, 3, H, W),
+            }
+            for k in range(len(G.model) - 7):
+                a[f"h{k}"], a[f"x{k}"] = z(1, 4 * ngf, H // 4, W // 4), z(1, 4 * ngf, H // 4, W // 4)
+            a[f"x{len(G.model) - 7}"] = z(1, 4 * ngf, H // 4, W // 4)
+        a, ds = self.acts, G.downsample_model
+        self.grown, self.comp = grown, component_input
+        # mask encoder (256 -> 64)
+        d = None
+        if d_lab is not None:
+            r0, r1, c0, c1 = d_lab
+            a["onehot"][:, :, r0:r1, c0:c1] = one_hot(lab[:, r0:r1, c0:c1])
+            d = _grow(d_lab, 3, H, W)
+            _conv_reflect(ds[1], a["onehot"], a["a1"], d)
+            _pointwise(ds[2:4], a["a1"], d)
+            d = _down(d, H // 2, W // 2)
+            _conv_down(ds[4], a["a1"], a["a2"], d)
+            _pointwise(ds[5:7], a["a2"], d)
+            d = _down(d, H // 4, W // 4)
+            _conv_down(ds[7], a["a2"], a["a3"], d)
+            _pointwise(ds[8:10], a["a3"], d)
+        # fusion input: mask share (1x1 conv) + the components' share
+        d = _union(d, d_comp)
+        n_mask = G.model[0].weight.shape[1] - G.part_nc * len(COMPONENTS)
+        r0, r1, c0, c1 = d
+        a["x0"][:, :, r0:r1, c0:c1] = nn.functional.conv2d(
+            a["a3"][:, :, r0:r1, c0:c1], G.model[0].weight[:, :n_mask]) + component_input[:, :, r0:r1, c0:c1]
+        self.last_fraction = (r1 - r0) * (c1 - c0) / (H * W / 16)
+        # residual blocks
+        n_blocks = len(G.model) - 7
+        for k in range(n_blocks):
+            blk = G.model[1 + k].conv_block
+            d1 = _grow(d, 1, H // 4, W // 4)
+            _conv_reflect(blk[1], a[f"x{k}"], a[f"h{k}"], d1)
+            _pointwise(blk[2:4], a[f"h{k}"], d1)
+            d = _grow(d1, 1, H // 4, W // 4)
+            r0, r1, c0, c1 = d
+            y = a[f"x{k + 1}"]
+            _conv_reflect(blk[5], a[f"h{k}"], y, d)
+            _pointwise(blk[6:7], y, d)
+            y[:, :, r0:r1, c0:c1] += a[f"x{k}"][:, :, r0:r1, c0:c1]
+        # upsampling
+        up = G.model[1 + n_blocks:]
+        d = _up(d, H // 2, W // 2)
+        _conv_up(up[0], a[f"x{n_blocks}"], a["u1"], d)
+        _pointwise(up[1:3], a["u1"], d)
+        d = _up(d, H, W)
+        _conv_up(up[3], a["u1"], a["face"], d)
+        _pointwise(up[4:6], a["face"], d)
+        # background fusion
+        d = _union(d, d_lab) if d_lab is not None else d
+        r0, r1, c0, c1 = d
+        bg = (lab[:, r0:r1, c0:c1] == 0).unsqueeze(1).float() * self.background[:, :, r0:r1, c0:c1]
+        dec = G.bg_decoder
+        a["e1"][:, :, r0:r1, c0:c1] = dec[0](torch.cat([a["face"][:, :, r0:r1, c0:c1], bg], 1))
+        d = _grow(d, 3, H, W)
+        _conv_reflect(dec[2], a["e1"], a["out"], d)
+        _pointwise(dec[3:4], a["out"], d)
+        return a["out"].clone()
+
+
+# ----------------------------------------------------------------------------------------------------
 # The whole model
 
 
@@ -585,6 +745,7 @@ class PreparedFace:
     features: dict[str, torch.Tensor]  # decoded component feature maps, see MaskGuidedEditor.encode
     background: torch.Tensor  # [1, 64, 256, 256] background-encoder output of the content image
     projected: dict[str, torch.Tensor]  # Generator.project_components(features)
+    incremental: IncrementalGenerator | None = None  # activations of the last edit, see IncrementalGenerator
 
 
 class MaskGuidedEditor(nn.Module):
@@ -674,8 +835,9 @@ class MaskGuidedEditor(nn.Module):
         """Encode a style face once (features) and a content image's background features, for fast edits."""
         features = self.encode(image, labels, random_embed=random_embed, generator=generator)
         content = check_image(image if content_image is None else content_image, "content image")
-        return PreparedFace(features, self.G.encode_background(image_to_tensor(content, self.device)),
-                            self.G.project_components(features))
+        background = self.G.encode_background(image_to_tensor(content, self.device))
+        return PreparedFace(features, background, self.G.project_components(features),
+                            IncrementalGenerator(self.G, background))
 
     @torch.inference_mode()
     def generate(self, features: Mapping[str, torch.Tensor] | PreparedFace, labels: np.ndarray,
@@ -689,13 +851,15 @@ class MaskGuidedEditor(nn.Module):
         grown, centres = prepare_labels(check_helen_labels(labels, "target label map"))
         dev = self.device
         lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
-        if isinstance(features, PreparedFace):  # app path: one G pass, component shares cached
-            bg_feat = features.background
-            if content_image is not None:
-                bg_feat = self.G.encode_background(image_to_tensor(check_image(content_image, "content image"), dev))
-            face = self.G.synthesize_face_projected(self.G.encode_mask(one_hot(lab)), features.projected,
-                                                    torch.from_numpy(centres).unsqueeze(0))
-            return self.G.fuse_background(face, (lab == 0).unsqueeze(1).float() * bg_feat)
+        if isinstance(features, PreparedFace):  # app path: at most one G pass, only what the edit changed
+            if content_image is not None:  # a new background invalidates the kept activations
+                features.background = self.G.encode_background(
+                    image_to_tensor(check_image(content_image, "content image"), dev))
+                features.incremental = None
+            if features.incremental is None:
+                features.incremental = IncrementalGenerator(self.G, features.background)
+            comp = self.G.component_input(features.projected, torch.from_numpy(centres).unsqueeze(0))
+            return features.incremental(grown, comp)
         missing = [c for c in COMPONENTS if c not in features]
         if missing:
             raise InvalidArgumentError(f"Features are missing for: {', '.join(missing)}; need all of "
