@@ -72,7 +72,7 @@ def main() -> None:
         return model.generate(prepared, target)
 
     stroke = target.copy()
-    stroke[150:162, 60:72] = 1  # a 12x12 px brush stroke on the cheek
+    stroke[150:162, 60:72] = 10  # a 12x12 px brush stroke of hair on the cheek
     flip = [target, stroke]
 
     def brush() -> torch.Tensor:  # alternate between the two maps: each call is an incremental edit
