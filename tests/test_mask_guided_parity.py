@@ -73,6 +73,7 @@ def test_edit_matches_official_inference(model, ref, inputs):
     back = model.generate(prepared, inputs["target"])
     assert prepared.incremental.last_fraction < 0.1
     assert (back - ref["edit"]).abs().max().item() <= TOL
+    assert torch.equal(model.generate(prepared, inputs["target"]), back)  # nothing changed: kept output
     # the diversity mode draws z ~ N(0, I) per part in the official order
     rnd = model.edit(inputs["image_a"], inputs["labels_a"], inputs["target"], content_image=inputs["image_b"],
                      random_embed=True, generator=torch.Generator().manual_seed(7))

@@ -80,7 +80,7 @@ def test_ddp_with_two_gloo_processes_keeps_ranks_in_sync(tmp_path):
     data = write_training_set(tmp_path / "data", n=2)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "faceedit.train.mask_guided", "--data", str(data), "--out", str(run), "--div", str(DIV),
            "--batch-size", "1", "--max-steps", "1", "--workers", "0", "--sample-every", "0", "--niter", "1",
            "--niter-decay", "0"]
@@ -127,6 +127,11 @@ def test_dataset_converts_19_class_maps_and_rejects_bad_folders(tmp_path):
     assert item["image"].shape == (3, 256, 256) and item["label"].shape == (256, 256)
     assert np.array_equal(item["ori_label"].numpy(), helen)  # 512 -> 256 NEAREST, then 19 -> 11
     assert item["centres"].tolist() == mg.component_centres(helen).tolist()
+    # CelebAMask-HQ's own order goes through the same conversion
+    from faceedit.labels import TO_CELEBAMASK
+
+    Image.fromarray(np.kron(TO_CELEBAMASK[canonical], np.ones((2, 2), np.uint8))).save(root / "labels" / "a.png")
+    assert np.array_equal(tr.FaceLabelDataset(root, "celebamask")[0]["ori_label"].numpy(), helen)
     with pytest.raises(InvalidArgumentError, match="images/ and labels/"):
         tr.FaceLabelDataset(tmp_path)
     with pytest.raises(InvalidArgumentError, match="Unknown label format"):
@@ -147,3 +152,10 @@ def test_fix_code_bugs_switch_changes_only_the_buggy_terms(tmp_path):
     # the parsing loss differs (second softmax and P in train mode in the official code)
     assert float(a["ParsingLoss"]) != float(b["ParsingLoss"])
     assert float(a["L2_mask_image"]) == pytest.approx(float(b["L2_mask_image"]), rel=1e-6)
+    # --init-from starts from a folder of latest_net_<label> files (here the first run's), strictly
+    tr.train(tr.Options(out=str(tmp_path / "finetune"), init_from=str(tmp_path / "official" / "checkpoints"),
+                        **base))
+    c = _rows(tmp_path / "finetune" / "log.csv")[0]
+    assert float(c["L2_mask_image"]) != float(a["L2_mask_image"])  # not the random initialisation
+    with pytest.raises(WeightsMissingError, match="no latest_net_G"):
+        tr.train(tr.Options(out=str(tmp_path / "x"), init_from=str(tmp_path), **base))
