@@ -381,6 +381,7 @@ def train(opts: Options) -> dict:
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     amp = opts.amp and device.type == "cuda"
+    dataset = FaceLabelDataset(opts.data, opts.label_format)  # bad folders fail before any network is built
     out_dir = Path(opts.out)
     ckpt_dir = out_dir / "checkpoints"
     if rank == 0:
@@ -434,7 +435,6 @@ def train(opts: Options) -> dict:
     d_ddp = nn.parallel.DistributedDataParallel(d_side, **ddp_kw) if distributed else d_side
     d2_ddp = nn.parallel.DistributedDataParallel(d2_side, **ddp_kw) if distributed else d2_side
 
-    dataset = FaceLabelDataset(opts.data, opts.label_format)
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed, drop_last=True) \
         if distributed else None
     loader = DataLoader(dataset, batch_size=opts.batch_size, shuffle=sampler is None, sampler=sampler,
