@@ -36,6 +36,7 @@ from torch import nn
 
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsMissingError
 from faceedit.helen import HELEN_CLASSES
+from faceedit.models import load_strict
 
 # ----------------------------------------------------------------------------------------------------
 # Constants of the official code
@@ -921,32 +922,17 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_network(module: nn.Module, state: Mapping[str, torch.Tensor], name: str, assign: bool = False) -> None:
-    """Strict load with a message listing missing, unexpected and mis-shaped keys.
+    """Strict load (``faceedit.models.load_strict``: missing, unexpected and mis-shaped keys listed).
 
     BatchNorm's ``num_batches_tracked`` may be absent (files written before torch 0.4.1): it is filled
     with 0, as BatchNorm's own loader does for version-less state dicts; no other key may be missing.
     ``assign`` moves the tensors in (for modules built on the meta device).
     """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in state
-              if k in own and state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (e.g. {', '.join(unexpected[:3])})")
-        if shapes:
-            parts.append(f"wrong shapes: {'; '.join(shapes[:3])}")
-        raise CheckpointLayoutError(f"{name} does not match the official layout: {'; '.join(parts)}.")
-    # files older than torch 0.4.1 lack num_batches_tracked; fill it in as BatchNorm does for such dicts
     state = dict(state)
-    for k, v in own.items():
-        if k not in state:
+    for k, v in module.state_dict().items():
+        if k.endswith("num_batches_tracked") and k not in state:
             state[k] = torch.zeros((), dtype=v.dtype)
-    module.load_state_dict(state, strict=True, assign=assign)
+    load_strict(module, state, name, assign=assign)
 
 
 def load_official(directory: str | Path, device: torch.device | str | None = None,
