@@ -1,0 +1,979 @@
+"""Mask-guided portrait editing: Gu, Bao, Yang, Chen, Wen, Yuan, "Mask-Guided Portrait Editing
+with Conditional GANs", CVPR 2019.
+
+State dicts and numerics of the authors' code, cientgu/Mask_Guided_Portrait_Editing @ 8bbf8258
+(``models/networks.py``, wiring and inference in ``models/pix2pixHD_mask_model.py``, preprocessing in
+``data/aligned_dataset.py``).  Every ``latest_net_<label>.pth`` of the released folder loads with
+``strict=True`` into the attribute ``<label>`` of :class:`MaskGuidedEditor`.
+
+The file follows the paper's framework figure:
+
+1. *local embedding sub-network*: five component autoencoders (left eye, right eye, skin, hair, mouth),
+   each an encoder (crop -> mu, logvar, 512-d), a feature decoder (512-d -> feature map) and an image
+   decoder (512-d -> crop; training only);
+2. *mask-guided generative sub-network* ``G``: the mask encoder, the placement of the component
+   features at the target map's component centres, 9 residual blocks and upsampling;
+3. *background fusing sub-network*: background encoder on the content image, masked by the target
+   map's background, fused with the face features and decoded to RGB;
+4. the parsing network ``P`` (pix2pix U-Net, 11 Helen classes) and the two training discriminators
+   ``D`` (paired) and ``D2`` (unpaired).
+
+Label maps are Helen-order, 11 classes (see :data:`HELEN_CLASSES`; "left" is *image*-left), images are
+256x256 RGB.  The preprocessing the code does and the paper does not describe (component box centres
+with fallbacks, the 10 % growth of eyes and mouth with PIL NEAREST index arithmetic, fixed crop
+windows, ``int(c/4+0.5)`` placement) is reproduced here exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsMissingError
+from faceedit.helen import HELEN_CLASSES
+from faceedit.models import load_strict
+
+# ----------------------------------------------------------------------------------------------------
+# Constants of the official code
+
+#: Helen label order of the official code (values 0..10 of the label PNGs); left = image-left.
+NUM_CLASSES = len(HELEN_CLASSES)
+IMAGE_SIZE = 256
+EMBED_DIM = 512
+#: The five components, in the generator's concatenation order after the mask features.
+COMPONENTS: tuple[str, ...] = ("left_eye", "right_eye", "skin", "hair", "mouth")
+#: Labels whose pixels the skin and hair encoders see (skin includes both brows and the nose).
+SKIN_LABELS = (1, 2, 3, 6)
+HAIR_LABELS = (10,)
+MOUTH_LABELS = (7, 8, 9)
+#: Fallback centres (y, x) when a component is absent: left eye, right eye, mouth.
+FALLBACK_CENTRES = ((116, 96), (116, 160), (184, 128))
+#: Half sizes (h, w) of the image crops and of the feature blocks placed in the 64x64 map.
+EYE_CROP = (16, 24)
+MOUTH_CROP = (40, 72)
+EYE_FEATURE = (4, 6)
+MOUTH_FEATURE = (10, 18)
+#: Valid centre ranges (exclusive) the official dataset asserts: (y_lo, y_hi, x_lo, x_hi).
+CENTRE_LIMITS = ((16, 240, 24, 232), (16, 240, 24, 232), (40, 216, 72, 184))
+#: Checkpoint labels: ``latest_net_<label>.pth`` in the official folder.
+INFERENCE_LABELS: tuple[str, ...] = (
+    "G",
+    *(f"encoder_{c}" for c in COMPONENTS),
+    *(f"decoder_{c}" for c in COMPONENTS),
+)
+OPTIONAL_LABELS: tuple[str, ...] = (*(f"decoder_{c}_image" for c in COMPONENTS), "P")
+ALL_LABELS = INFERENCE_LABELS + OPTIONAL_LABELS
+
+
+def _norm(channels: int, autoencoder: bool = False) -> nn.BatchNorm2d:
+    """BatchNorm everywhere; the autoencoder blocks use momentum 0.9 (official ``EncoderBlock``)."""
+    return nn.BatchNorm2d(channels, momentum=0.9) if autoencoder else nn.BatchNorm2d(channels)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 1. Local embedding sub-network: component autoencoders
+
+
+class EncoderBlock(nn.Module):
+    """Conv k4 s2 p1 -> BN -> ReLU (halves H and W)."""
+
+    def __init__(self, channel_in: int, channel_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channel_in, channel_out, kernel_size=4, stride=2, padding=1)
+        self.bn = _norm(channel_out, autoencoder=True)
+        self.relu = nn.ReLU(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+class DecoderBlock(nn.Module):
+    """ConvTranspose k4 s2 p1 -> BN -> ReLU (doubles H and W)."""
+
+    def __init__(self, channel_in: int, channel_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.ConvTranspose2d(channel_in, channel_out, kernel_size=4, stride=2, padding=1),
+            _norm(channel_out, autoencoder=True),
+            nn.ReLU(True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+#: Per component: crop size (H, W), encoder channels, bottleneck map (h, w), feature-decoder channels,
+#: image-decoder channels, whether the decoders' fc has a bias.
+_SPECS: dict[str, dict] = {
+    "skin": dict(
+        crop=(256, 256), enc=(3, 64, 128, 256, 512, 512, 512, 512), map=(2, 2),
+        feat=(512, 256, 256, 256, 256, 256), img=(512, 512, 512, 512, 512, 256, 128, 64), fc_bias=True,
+    ),
+    "eye": dict(
+        crop=(32, 48), enc=(3, 64, 128, 256, 512), map=(2, 3),
+        feat=(512, 256, 256), img=(512, 256, 128, 64, 64), fc_bias=False,
+    ),
+    "mouth": dict(
+        crop=(80, 144), enc=(3, 64, 128, 256, 512), map=(5, 9),
+        feat=(512, 256, 256), img=(512, 256, 128, 64, 64), fc_bias=True,
+    ),
+}
+_KIND = {"left_eye": "eye", "right_eye": "eye", "skin": "skin", "hair": "skin", "mouth": "mouth"}
+
+
+def _channels(channels: tuple[int, ...], div: int) -> tuple[int, ...]:
+    """Widths divided by ``div`` (1 = official); the RGB input and output stay 3."""
+    return tuple(c if c == 3 else c // div for c in channels)
+
+
+class ComponentEncoder(nn.Module):
+    """Crop [N, 3, H, W] -> (mu, logvar), each [N, 512] (official ``EncoderGenerator_mask_*``).
+
+    ``div`` divides every width (1 = official; larger values only for fast smoke tests of training).
+    """
+
+    def __init__(self, component: str, div: int = 1) -> None:
+        super().__init__()
+        spec = _SPECS[_KIND[component]]
+        self.crop_size: tuple[int, int] = spec["crop"]
+        ch = _channels(spec["enc"], div)
+        self.conv = nn.Sequential(*(EncoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])))
+        flat = ch[-1] * spec["map"][0] * spec["map"][1]
+        hidden, embed = 1024 // div, EMBED_DIM // div
+        self.fc_mu = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True), nn.Linear(hidden, embed))
+        self.fc_var = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True), nn.Linear(hidden, embed))
+
+    def forward(self, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert crop.shape[1:] == (3, *self.crop_size), f"crop must be [N, 3, {self.crop_size}], got {crop.shape}"
+        h = self.conv(crop).flatten(1)  # [N, 512*h*w] in C, H, W order
+        return self.fc_mu(h), self.fc_var(h)
+
+
+class FeatureDecoder(nn.Module):
+    """Embedding [N, 512] -> feature map [N, 256, h, w] (official ``DecoderGenerator_mask_*``)."""
+
+    def __init__(self, component: str, div: int = 1) -> None:
+        super().__init__()
+        spec = _SPECS[_KIND[component]]
+        self.map_size: tuple[int, int] = spec["map"]
+        ch = _channels(spec["feat"], div)
+        self.fc = nn.Sequential(nn.Linear(EMBED_DIM // div, ch[0] * self.map_size[0] * self.map_size[1],
+                                          bias=spec["fc_bias"]))
+        self.conv = nn.Sequential(*(DecoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], -1, *self.map_size)
+        return self.conv(h)
+
+
+class ImageDecoder(nn.Module):
+    """Embedding [N, 512] -> crop [N, 3, H, W] in [-1, 1]; used by the training reconstruction loss."""
+
+    def __init__(self, component: str, div: int = 1) -> None:
+        super().__init__()
+        spec = _SPECS[_KIND[component]]
+        self.map_size: tuple[int, int] = spec["map"]
+        ch = _channels(spec["img"], div)
+        self.fc = nn.Sequential(nn.Linear(EMBED_DIM // div, ch[0] * self.map_size[0] * self.map_size[1],
+                                          bias=spec["fc_bias"]))
+        self.conv = nn.Sequential(
+            *(DecoderBlock(a, b) for a, b in zip(ch[:-1], ch[1:])),
+            nn.ReflectionPad2d(2),
+            nn.Conv2d(ch[-1], 3, kernel_size=5),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], -1, *self.map_size)
+        return self.conv(h)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2.-3. Mask-guided generator with background fusion (official ``EmbedGlobalBGGenerator``)
+
+
+class ResnetBlock(nn.Module):
+    """x + (pad -> conv 3x3 -> BN -> ReLU -> pad -> conv 3x3 -> BN)(x)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), _norm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), _norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class Generator(nn.Module):
+    """``G``: mask encoder, fusion of the placed component features, background fusion.
+
+    pix2pixHD's global generator split into four parts (checkpoint keys ``downsample_model``,
+    ``model``, ``bg_encoder``, ``bg_decoder``); there is no local enhancer.
+    """
+
+    def __init__(
+        self,
+        label_nc: int = NUM_CLASSES,  # one-hot channels of the mask
+        ngf: int = 64,  # base width
+        n_blocks: int = 9,  # residual blocks
+        embed_nc: int = 256 * len(COMPONENTS),  # channels of the five placed component features
+    ) -> None:
+        super().__init__()
+        self.part_nc = embed_nc // len(COMPONENTS)
+        act = nn.ReLU(True)
+        # mask encoder: [N, 11, 256, 256] -> [N, 256, 64, 64]
+        self.downsample_model = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(label_nc, ngf, 7), _norm(ngf), act,
+            nn.Conv2d(ngf, ngf * 2, 3, stride=2, padding=1), _norm(ngf * 2), act,
+            nn.Conv2d(ngf * 2, ngf * 4, 3, stride=2, padding=1), _norm(ngf * 4), act,
+        )
+        # fusion: [N, 256 + 1280, 64, 64] -> 1x1 conv -> 9 res blocks -> 2 upsamplings -> [N, 64, 256, 256]
+        self.model = nn.Sequential(
+            nn.Conv2d(ngf * 4 + embed_nc, ngf * 4, 1),
+            *(ResnetBlock(ngf * 4) for _ in range(n_blocks)),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, stride=2, padding=1), _norm(ngf * 2), act,
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, stride=2, padding=1), _norm(ngf), act,
+        )
+        # background encoder: image [N, 3, 256, 256] -> [N, 64, 256, 256]
+        self.bg_encoder = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), _norm(ngf), act)
+        # background decoder: cat(face features, masked background features) -> RGB
+        self.bg_decoder = nn.Sequential(
+            nn.Conv2d(ngf * 2, ngf, 1), nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh(),
+        )
+
+    def encode_mask(self, one_hot: torch.Tensor) -> torch.Tensor:
+        """Mask encoder: one-hot [N, 11, 256, 256] -> [N, 256, 64, 64]."""
+        return self.downsample_model(one_hot)
+
+    def synthesize_face(self, mask_features: torch.Tensor, placed: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Fuse [mask, left eye, right eye, skin, hair, mouth] features -> face features [N, 64, 256, 256]."""
+        return self.model(torch.cat([mask_features, *(placed[c] for c in COMPONENTS)], 1))
+
+    def project_components(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each component's share of the fusion's first (1x1, linear) conv, computed once per face.
+
+        Returns ``left_eye``, ``right_eye``, ``mouth`` blocks (to be added at their windows) and
+        ``const`` = skin + hair shares + bias [N, 256, 64, 64].
+        """
+        w = self.model[0].weight  # [256, 256 + 5*256, 1, 1]
+        n_mask, k = w.shape[1] - self.part_nc * len(COMPONENTS), self.part_nc
+        out = {c: nn.functional.conv2d(features[c], w[:, n_mask + k * i:n_mask + k * (i + 1)])
+               for i, c in enumerate(COMPONENTS)}
+        out["const"] = out.pop("skin") + out.pop("hair") + self.model[0].bias.view(1, -1, 1, 1)
+        return out
+
+    def component_input(self, projected: Mapping[str, torch.Tensor], centres: torch.Tensor) -> torch.Tensor:
+        """The components' share of the fusion input [N, 256, 64, 64]: skin + hair + bias, with the eye and
+        mouth blocks added at the target's centres (the mask's share is added by the caller)."""
+        x = projected["const"].clone()
+        _add_blocks(x, projected, centres)
+        return x
+
+    def encode_background(self, image: torch.Tensor) -> torch.Tensor:
+        """Background encoder on the whole image [N, 3, 256, 256] -> [N, 64, 256, 256]."""
+        return self.bg_encoder(image)
+
+    def fuse_background(self, face: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        """Feature-level background fusion -> RGB [N, 3, 256, 256] in [-1, 1]."""
+        return self.bg_decoder(torch.cat([face, background], 1))
+
+    def forward(
+        self,
+        one_hot: torch.Tensor,  # [N, 11, 256, 256] one-hot of the (grown) target map
+        placed: Mapping[str, torch.Tensor],  # component features, see place_features
+        background: torch.Tensor,  # [N, 3, 256, 256] content image in [-1, 1]
+        background_mask: torch.Tensor,  # [N, 1, 256, 256] float, 1 where the target map is background
+    ) -> torch.Tensor:
+        face = self.synthesize_face(self.encode_mask(one_hot), placed)
+        return self.fuse_background(face, background_mask * self.encode_background(background))
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. Parsing network P (pix2pix U-Net, "unet_128") and the discriminators
+
+
+class UnetSkipBlock(nn.Module):
+    """One U-Net level: down, (inner levels), up; concatenates its input unless outermost."""
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        use_dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=False)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, output_padding=1)
+            layers = [downconv, submodule, nn.ReLU(True), upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=False, output_padding=1)
+            layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), upconv, nn.BatchNorm2d(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=False,
+                                        output_padding=1)
+            layers = [nn.LeakyReLU(0.2, True), downconv, nn.BatchNorm2d(inner_nc), submodule,
+                      nn.ReLU(True), upconv, nn.BatchNorm2d(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x)
+        # output_padding=1 makes y one pixel larger; the official code crops back from the top-left
+        top, left = (y.shape[2] - x.shape[2]) // 2, (y.shape[3] - x.shape[3]) // 2
+        y = y[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+        return y if self.outermost else torch.cat([x, y], 1)
+
+
+class ParsingNetwork(nn.Module):
+    """``P``: image [N, 3, 256, 256] -> class probabilities [N, 11, 256, 256] (softmax over a tanh)."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, input_nc: int = 3, ngf: int = 64, num_downs: int = 6) -> None:
+        super().__init__()
+        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, use_dropout=True)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block)
+        block = UnetSkipBlock(ngf, ngf * 2, submodule=block)
+        self.model = UnetSkipBlock(num_classes, ngf, input_nc=input_nc, submodule=block, outermost=True)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(image), dim=1)
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD's multiscale PatchGAN (2 scales, 3 strided layers, intermediate features).
+
+    ``forward`` returns, per scale (full resolution first), ``[penultimate features, logits]``. As in the
+    official code the full-resolution input runs through ``scale1_*`` and the half-resolution input
+    through ``scale0_*``.
+    """
+
+    def __init__(self, input_nc: int = NUM_CLASSES + 3, ndf: int = 64, n_layers: int = 3, num_d: int = 2) -> None:
+        super().__init__()
+        self.num_d, self.n_layers = num_d, n_layers
+        for i in range(num_d):
+            seq: list[list[nn.Module]] = [[nn.Conv2d(input_nc, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2, True)]]
+            nf = ndf
+            for _ in range(1, n_layers):
+                prev, nf = nf, min(nf * 2, 512)
+                seq.append([nn.Conv2d(prev, nf, 4, stride=2, padding=2), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2, True)])
+            prev, nf = nf, min(nf * 2, 512)
+            seq.append([nn.Conv2d(prev, nf, 4, stride=1, padding=2), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2, True)])
+            seq.append([nn.Conv2d(nf, 1, 4, stride=1, padding=2)])
+            for j, layers in enumerate(seq):
+                setattr(self, f"scale{i}_layer{j}", nn.Sequential(*layers))
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        out = []
+        for i in range(self.num_d):
+            h, feats = x, []
+            for j in range(self.n_layers + 2):
+                h = getattr(self, f"scale{self.num_d - 1 - i}_layer{j}")(h)
+                feats.append(h)
+            out.append(feats[-2:])
+            if i != self.num_d - 1:
+                x = self.downsample(x)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Preprocessing of the official data loader (numpy, exact)
+
+
+def pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """Source indices PIL's NEAREST resize uses from ``n_in`` to ``n_out`` samples.
+
+    PIL accumulates the source coordinate in double precision (``x = a/2``, then ``x += a``) rather than
+    computing ``floor((i + 0.5) * a)``; the two differ on some exact-integer boundaries.
+    """
+    a = n_in / n_out
+    idx = np.empty(n_out, dtype=np.int64)
+    x = a * 0.5
+    for i in range(n_out):
+        idx[i] = min(int(x), n_in - 1)
+        x += a
+    return idx
+
+
+def pil_nearest_resize(labels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``Image.fromarray(labels).resize((width, height), Image.NEAREST)`` without PIL."""
+    rows = pil_nearest_index(labels.shape[0], height)
+    cols = pil_nearest_index(labels.shape[1], width)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def check_helen_labels(labels: np.ndarray, name: str = "label map") -> np.ndarray:
+    """Validate a (256, 256) Helen label map (values 0..10) and return it as uint8."""
+    arr = np.asarray(labels)
+    if arr.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise InvalidArgumentError(
+            f"The {name} must be {IMAGE_SIZE}x{IMAGE_SIZE} (an aligned face); got shape {arr.shape}."
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidArgumentError(f"The {name} must hold integer class indices; got dtype {arr.dtype}.")
+    if arr.min() < 0 or arr.max() >= NUM_CLASSES:
+        raise InvalidArgumentError(
+            f"The {name} must hold Helen classes 0..{NUM_CLASSES - 1}; got values {int(arr.min())}..{int(arr.max())}."
+        )
+    return arr.astype(np.uint8)
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Validate a (256, 256, 3) uint8 RGB image."""
+    arr = np.asarray(image)
+    if arr.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or arr.dtype != np.uint8:
+        raise InvalidArgumentError(
+            f"The {name} must be a {IMAGE_SIZE}x{IMAGE_SIZE} RGB uint8 array (an aligned face); "
+            f"got shape {arr.shape}, dtype {arr.dtype}."
+        )
+    return arr
+
+
+def component_centres(labels: np.ndarray) -> np.ndarray:
+    """Centres ``[y_le, x_le, y_re, x_re, y_mouth, x_mouth]`` (int64) of a Helen map, as read.
+
+    Bounding-box centre ``int((lo + hi) / 2)`` of label 4, label 5 and labels {7, 8, 9}; fallbacks
+    (116, 96), (116, 160), (184, 128) for absent components.  A centre too close to the border for the
+    fixed crop windows raises :class:`InvalidArgumentError` (the official code asserts).
+    """
+    labels = np.asarray(labels)
+    out = np.zeros(6, dtype=np.int64)
+    names = ("left eye", "right eye", "mouth")
+    groups = ((4,), (5,), MOUTH_LABELS)
+    for k, (group, fallback, limits) in enumerate(zip(groups, FALLBACK_CENTRES, CENTRE_LIMITS)):
+        ys, xs = np.nonzero(np.isin(labels, group))
+        if ys.size:
+            y, x = int((ys.min() + ys.max()) / 2), int((xs.min() + xs.max()) / 2)
+        else:
+            y, x = fallback
+        if not (limits[0] < y < limits[1] and limits[2] < x < limits[3]):
+            raise InvalidArgumentError(
+                f"The {names[k]} in the label map is centred at (x={x}, y={y}), too close to the border: "
+                f"its centre must lie within x {limits[2] + 1}..{limits[3] - 1}, y {limits[0] + 1}..{limits[1] - 1}."
+            )
+        out[2 * k], out[2 * k + 1] = y, x
+    return out
+
+
+def grow_components(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The official ``append_region``: eyes and mouth grown by 10 % about their centres.
+
+    The map is resized to ``int(1.1 W) x int(1.1 H)`` with PIL NEAREST; for each component the resized
+    map is cropped at offset ``int(int(1.1 c) - c)`` and its component pixels overwrite the map.
+    """
+    labels = np.asarray(labels).astype(np.uint8)
+    h, w = labels.shape
+    scaled = pil_nearest_resize(labels, int(1.1 * w), int(1.1 * h))
+    out = labels.copy()
+    for k, group in enumerate(((4,), (5,), MOUTH_LABELS)):
+        dy = int(int(1.1 * centres[2 * k]) - centres[2 * k])
+        dx = int(int(1.1 * centres[2 * k + 1]) - centres[2 * k + 1])
+        window = scaled[dy:dy + h, dx:dx + w]
+        hit = np.isin(window, group)
+        out[hit] = window[hit]
+    return out
+
+
+def prepare_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the map as read, then the grown map: ``(grown, centres)``."""
+    centres = component_centres(labels)
+    return grow_components(labels, centres), centres
+
+
+def image_to_tensor(image: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """uint8 HWC -> [1, 3, H, W] float32 in [-1, 1], computed like torchvision's to_tensor + Normalize."""
+    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+    return ((t - 0.5) / 0.5).unsqueeze(0).to(device)
+
+
+def tensor_to_image(t: torch.Tensor) -> np.ndarray:
+    """Generator output [1, 3, H, W] (or [3, H, W]) in [-1, 1] -> uint8 HWC, as the official ``tensor2im``
+    (``(x + 1) / 2 * 255``, clipped, truncated)."""
+    if t.dim() == 4:
+        t = t[0]
+    arr = (t.detach().float().cpu().permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """Label maps [N, H, W] int -> one-hot [N, C, H, W] float32."""
+    out = torch.zeros(labels.shape[0], num_classes, *labels.shape[1:], device=labels.device)
+    return out.scatter_(1, labels.long().unsqueeze(1), 1.0)
+
+
+def _window(t: torch.Tensor, cy: int, cx: int, half: tuple[int, int]) -> torch.Tensor:
+    return t[:, cy - half[0]:cy + half[0], cx - half[1]:cx + half[1]]
+
+
+def component_crops(image: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The encoders' inputs, cut from the (grown) map's centres.
+
+    ``image`` [N, 3, 256, 256] in [-1, 1], ``labels`` [N, 256, 256] (grown), ``centres`` [N, 6] int.
+    Eyes: unmasked 32x48 windows; mouth: 80x144 window times its {7, 8, 9} mask; skin and hair: the full
+    image times the {1, 2, 3, 6} resp. {10} mask.
+    """
+    lab = labels.unsqueeze(1)
+    skin = torch.isin(lab, torch.tensor(SKIN_LABELS, device=lab.device)).float()
+    hair = (lab == 10).float()
+    mouth_mask = torch.isin(lab, torch.tensor(MOUTH_LABELS, device=lab.device)).float()
+    c = [[int(v) for v in row] for row in centres.tolist()]
+    left = torch.stack([_window(image[b], c[b][0], c[b][1], EYE_CROP) for b in range(len(c))])
+    right = torch.stack([_window(image[b], c[b][2], c[b][3], EYE_CROP) for b in range(len(c))])
+    mouth = torch.stack([_window(image[b], c[b][4], c[b][5], MOUTH_CROP) for b in range(len(c))])
+    mouth_m = torch.stack([_window(mouth_mask[b], c[b][4], c[b][5], MOUTH_CROP) for b in range(len(c))])
+    return {
+        "left_eye": left,
+        "right_eye": right,
+        "skin": skin * image,
+        "hair": hair * image,
+        "mouth": mouth_m * mouth,
+        "mouth_mask": mouth_m,
+        "skin_mask": skin,
+        "hair_mask": hair,
+    }
+
+
+def _add_blocks(canvas: torch.Tensor, blocks: Mapping[str, torch.Tensor], centres: torch.Tensor,
+                names: tuple[str, ...] = ("left_eye", "right_eye", "mouth")) -> None:
+    """Add eye and mouth blocks into ``canvas`` [N, C, 64, 64] at rows/cols ``int(c/4 + 0.5) -+ half``."""
+    slots = {"left_eye": (0, EYE_FEATURE), "right_eye": (1, EYE_FEATURE), "mouth": (2, MOUTH_FEATURE)}
+    for name in names:
+        k, half = slots[name]
+        for b, row in enumerate(centres.tolist()):
+            r, c = int(row[2 * k] / 4 + 0.5), int(row[2 * k + 1] / 4 + 0.5)
+            canvas[b, :, r - half[0]:r + half[0], c - half[1]:c + half[1]] += blocks[name][b]
+
+
+def place_features(features: Mapping[str, torch.Tensor], centres: torch.Tensor,
+                   size: tuple[int, int] = (IMAGE_SIZE // 4, IMAGE_SIZE // 4)) -> dict[str, torch.Tensor]:
+    """Add the eye and mouth feature blocks into zero 64x64 maps at ``int(c/4 + 0.5)``; skin and hair as is."""
+    ref = features["skin"]
+    placed = {"skin": features["skin"], "hair": features["hair"]}
+    for name in ("left_eye", "right_eye", "mouth"):
+        canvas = torch.zeros(ref.shape[0], features[name].shape[1], *size, dtype=ref.dtype, device=ref.device)
+        _add_blocks(canvas, features, centres, (name,))
+        placed[name] = canvas
+    return placed
+
+
+# ----------------------------------------------------------------------------------------------------
+# Incremental G: recompute only what a label edit changes (eval mode, batch 1)
+
+Rect = tuple[int, int, int, int]  # rows r0:r1, cols c0:c1 (half-open)
+
+
+def _grow(rect: Rect, k: int, h: int, w: int) -> Rect:
+    return max(0, rect[0] - k), min(h, rect[1] + k), max(0, rect[2] - k), min(w, rect[3] + k)
+
+
+def _union(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def _bbox(mask: torch.Tensor | np.ndarray) -> Rect | None:
+    ys, xs = np.nonzero(np.asarray(mask))
+    return None if ys.size == 0 else (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+
+
+def _down(rect: Rect, h: int, w: int) -> Rect:
+    """Outputs of a k3 s2 p1 conv that see the input rectangle."""
+    return max(0, (rect[0] - 1) // 2), min(h, rect[1] // 2 + 1), max(0, (rect[2] - 1) // 2), min(w, rect[3] // 2 + 1)
+
+
+def _up(rect: Rect, h: int, w: int) -> Rect:
+    """Outputs of a k4 s2 p1 transposed conv that see the input rectangle."""
+    return max(0, 2 * rect[0] - 1), min(h, 2 * rect[1] + 1), max(0, 2 * rect[2] - 1), min(w, 2 * rect[3] + 1)
+
+
+def _conv_reflect(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect] = conv(reflection_pad(x))[rect]`` for a stride-1 conv with 'same' reflection padding."""
+    r = conv.kernel_size[0] // 2
+    r0, r1, c0, c1 = rect
+    a0, a1, b0, b1 = max(0, r0 - r), min(x.shape[2], r1 + r), max(0, c0 - r), min(x.shape[3], c1 + r)
+    xs = x[:, :, a0:a1, b0:b1]
+    pads = (r - (c0 - b0), r - (b1 - c1), r - (r0 - a0), r - (a1 - r1))  # only at the image border
+    if any(pads):
+        xs = nn.functional.pad(xs, pads, mode="reflect")
+    y[:, :, r0:r1, c0:c1] = nn.functional.conv2d(xs, conv.weight, conv.bias)
+
+
+def _conv_down(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect]`` of a k3 s2 p1 (zero-padded) conv."""
+    r0, r1, c0, c1 = rect
+    a0, a1, b0, b1 = max(0, 2 * r0 - 1), min(x.shape[2], 2 * r1), max(0, 2 * c0 - 1), min(x.shape[3], 2 * c1)
+    pads = (b0 - (2 * c0 - 1), 2 * c1 - b1, a0 - (2 * r0 - 1), 2 * r1 - a1)  # zeros only at the border
+    xs = nn.functional.pad(x[:, :, a0:a1, b0:b1], pads)
+    y[:, :, r0:r1, c0:c1] = nn.functional.conv2d(xs, conv.weight, conv.bias, stride=2)
+
+
+def _conv_up(conv: nn.ConvTranspose2d, x: torch.Tensor, y: torch.Tensor, rect: Rect) -> None:
+    """``y[rect]`` of a k4 s2 p1 transposed conv."""
+    r0, r1, c0, c1 = rect
+    i0, i1 = max(0, (r0 - 1) // 2), min(x.shape[2], r1 // 2 + 1)
+    j0, j1 = max(0, (c0 - 1) // 2), min(x.shape[3], c1 // 2 + 1)
+    z = nn.functional.conv_transpose2d(x[:, :, i0:i1, j0:j1], conv.weight, conv.bias, stride=2)
+    oy, ox = 2 * i0 - 1, 2 * j0 - 1  # image position of z's first row and column
+    y[:, :, r0:r1, c0:c1] = z[:, :, r0 - oy:r1 - oy, c0 - ox:c1 - ox]
+
+
+def _pointwise(mods: Sequence[nn.Module], y: torch.Tensor, rect: Rect) -> None:
+    r0, r1, c0, c1 = rect
+    t = y[:, :, r0:r1, c0:c1]
+    for m in mods:
+        t = m(t)
+    y[:, :, r0:r1, c0:c1] = t
+
+
+class IncrementalGenerator:
+    """Every activation of one ``G`` pass kept, so a label edit recomputes only the affected rectangle of
+    each layer (its dirty region grown by that layer's kernel).  Equal to a full pass up to float rounding.
+    """
+
+    def __init__(self, G: Generator, background: torch.Tensor) -> None:
+        self.G, self.background = G, background
+        self.acts: dict[str, torch.Tensor] | None = None
+        self.grown: np.ndarray | None = None
+        self.comp: torch.Tensor | None = None
+        self.last_fraction = 1.0  # share of the 1/4-scale fusion map the last call recomputed
+
+    def __call__(self, grown: np.ndarray, component_input: torch.Tensor) -> torch.Tensor:
+        G, dev = self.G, component_input.device
+        H, W = grown.shape
+        full = (0, H, 0, W)
+        first = self.acts is None
+        if first:
+            d_lab, d_comp = full, (0, H // 4, 0, W // 4)
+        else:
+            d_lab = _bbox(grown != self.grown)
+            d_comp = _bbox((component_input != self.comp).any(1)[0].cpu())
+            if d_lab is None and d_comp is None:
+                return self.acts["out"].clone()
+        lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
+        if first:
+            ds, ngf = G.downsample_model, G.downsample_model[1].out_channels
+            z = component_input.new_zeros
+            self.acts = a = {
+                "onehot": one_hot(lab), "a1": z(1, ngf, H, W), "a2": z(1, 2 * ngf, H // 2, W // 2),
+                "a3": z(1, 4 * ngf, H // 4, W // 4), "u1": z(1, 2 * ngf, H // 2, W // 2), "face": z(1, ngf, H, W),
+                "e1": z(1, ngf, H, W), "out": z(1, 3, H, W),
+            }
+            for k in range(len(G.model) - 7):
+                a[f"h{k}"], a[f"x{k}"] = z(1, 4 * ngf, H // 4, W // 4), z(1, 4 * ngf, H // 4, W // 4)
+            a[f"x{len(G.model) - 7}"] = z(1, 4 * ngf, H // 4, W // 4)
+        a, ds = self.acts, G.downsample_model
+        self.grown, self.comp = grown, component_input
+        # mask encoder (256 -> 64)
+        d = None
+        if d_lab is not None:
+            r0, r1, c0, c1 = d_lab
+            a["onehot"][:, :, r0:r1, c0:c1] = one_hot(lab[:, r0:r1, c0:c1])
+            d = _grow(d_lab, 3, H, W)
+            _conv_reflect(ds[1], a["onehot"], a["a1"], d)
+            _pointwise(ds[2:4], a["a1"], d)
+            d = _down(d, H // 2, W // 2)
+            _conv_down(ds[4], a["a1"], a["a2"], d)
+            _pointwise(ds[5:7], a["a2"], d)
+            d = _down(d, H // 4, W // 4)
+            _conv_down(ds[7], a["a2"], a["a3"], d)
+            _pointwise(ds[8:10], a["a3"], d)
+        # fusion input: mask share (1x1 conv) + the components' share
+        d = _union(d, d_comp)
+        n_mask = G.model[0].weight.shape[1] - G.part_nc * len(COMPONENTS)
+        r0, r1, c0, c1 = d
+        a["x0"][:, :, r0:r1, c0:c1] = nn.functional.conv2d(
+            a["a3"][:, :, r0:r1, c0:c1], G.model[0].weight[:, :n_mask]) + component_input[:, :, r0:r1, c0:c1]
+        self.last_fraction = (r1 - r0) * (c1 - c0) / (H * W / 16)
+        # residual blocks
+        n_blocks = len(G.model) - 7
+        for k in range(n_blocks):
+            blk = G.model[1 + k].conv_block
+            d1 = _grow(d, 1, H // 4, W // 4)
+            _conv_reflect(blk[1], a[f"x{k}"], a[f"h{k}"], d1)
+            _pointwise(blk[2:4], a[f"h{k}"], d1)
+            d = _grow(d1, 1, H // 4, W // 4)
+            r0, r1, c0, c1 = d
+            y = a[f"x{k + 1}"]
+            _conv_reflect(blk[5], a[f"h{k}"], y, d)
+            _pointwise(blk[6:7], y, d)
+            y[:, :, r0:r1, c0:c1] += a[f"x{k}"][:, :, r0:r1, c0:c1]
+        # upsampling
+        up = G.model[1 + n_blocks:]
+        d = _up(d, H // 2, W // 2)
+        _conv_up(up[0], a[f"x{n_blocks}"], a["u1"], d)
+        _pointwise(up[1:3], a["u1"], d)
+        d = _up(d, H, W)
+        _conv_up(up[3], a["u1"], a["face"], d)
+        _pointwise(up[4:6], a["face"], d)
+        # background fusion
+        d = _union(d, d_lab) if d_lab is not None else d
+        r0, r1, c0, c1 = d
+        bg = (lab[:, r0:r1, c0:c1] == 0).unsqueeze(1).float() * self.background[:, :, r0:r1, c0:c1]
+        dec = G.bg_decoder
+        a["e1"][:, :, r0:r1, c0:c1] = dec[0](torch.cat([a["face"][:, :, r0:r1, c0:c1], bg], 1))
+        d = _grow(d, 3, H, W)
+        _conv_reflect(dec[2], a["e1"], a["out"], d)
+        _pointwise(dec[3:4], a["out"], d)
+        return a["out"].clone()
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole model
+
+
+@dataclass
+class PreparedFace:
+    """Cached per-face state for fast repeated edits: component features and background features."""
+
+    features: dict[str, torch.Tensor]  # decoded component feature maps, see MaskGuidedEditor.encode
+    background: torch.Tensor  # [1, 64, 256, 256] background-encoder output of the content image
+    projected: dict[str, torch.Tensor]  # Generator.project_components(features)
+    incremental: IncrementalGenerator | None = None  # activations of the last edit, see IncrementalGenerator
+
+
+class MaskGuidedEditor(nn.Module):
+    """All networks of Gu et al. 2019 under their checkpoint labels, plus the official inference paths.
+
+    Attributes are named after the checkpoint files: ``G``, ``encoder_<part>``, ``decoder_<part>``,
+    ``decoder_<part>_image`` and ``P``.  ``with_image_decoders`` / ``with_parser`` drop the networks
+    inference does not need.
+    """
+
+    def __init__(self, with_image_decoders: bool = True, with_parser: bool = True, div: int = 1) -> None:
+        super().__init__()
+        self.div = div  # width divisor: 1 = the official networks; > 1 only for smoke tests of training
+        self.G = Generator(ngf=64 // div, embed_nc=256 // div * len(COMPONENTS))
+        for c in COMPONENTS:
+            setattr(self, f"encoder_{c}", ComponentEncoder(c, div))
+        for c in COMPONENTS:
+            setattr(self, f"decoder_{c}", FeatureDecoder(c, div))
+        if with_image_decoders:
+            for c in COMPONENTS:
+                setattr(self, f"decoder_{c}_image", ImageDecoder(c, div))
+        self.P = ParsingNetwork(ngf=64 // div) if with_parser else None
+
+    # -- helpers -------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def labels(self) -> tuple[str, ...]:
+        """Checkpoint labels this instance holds."""
+        return tuple(name for name in ALL_LABELS if getattr(self, name, None) is not None)
+
+    def network(self, label: str) -> nn.Module:
+        return getattr(self, label)
+
+    # -- tensor paths (batched; used by training too) --------------------------------------------------
+    def embed(self, crops: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Encoders: crops -> {component: (mu, logvar)}."""
+        return {c: getattr(self, f"encoder_{c}")(crops[c]) for c in COMPONENTS}
+
+    def decode_features(self, z: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Feature decoders: {component: [N, 512]} -> {component: feature map}."""
+        return {c: getattr(self, f"decoder_{c}")(z[c]) for c in COMPONENTS}
+
+    def synthesize(self, features: Mapping[str, torch.Tensor], labels: torch.Tensor, centres: torch.Tensor,
+                   background: torch.Tensor, background_features: torch.Tensor | None = None) -> torch.Tensor:
+        """One ``G`` pass: features placed at ``centres`` of the grown map ``labels`` [N, H, W].
+
+        ``background`` [N, 3, 256, 256] is the content image; ``background_features`` may be passed
+        instead of recomputing ``G.encode_background(background)``.
+        """
+        placed = place_features(features, centres)
+        bg = self.G.encode_background(background) if background_features is None else background_features
+        face = self.G.synthesize_face(self.G.encode_mask(one_hot(labels)), placed)
+        return self.G.fuse_background(face, (labels == 0).unsqueeze(1).float() * bg)
+
+    # -- array API ----------------------------------------------------------------------------------
+    def _inputs(self, image: np.ndarray, labels: np.ndarray, what: str) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                    torch.Tensor]:
+        image = check_image(image, f"{what} image")
+        grown, centres = prepare_labels(check_helen_labels(labels, f"{what} label map"))
+        dev = self.device
+        return (image_to_tensor(image, dev), torch.from_numpy(grown).long().unsqueeze(0).to(dev),
+                torch.from_numpy(centres).unsqueeze(0))
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, labels: np.ndarray, random_embed: bool = False,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The five decoded feature maps of a face (official ``inference_encode``).
+
+        Keys ``left_eye`` [1, 256, 8, 12], ``right_eye`` [1, 256, 8, 12], ``skin`` [1, 256, 64, 64],
+        ``hair`` [1, 256, 64, 64], ``mouth`` [1, 256, 20, 36].  Inference uses ``mu``; with
+        ``random_embed`` each part gets ``z ~ N(0, I)`` instead (drawn in the order above).
+        """
+        img, lab, centres = self._inputs(image, labels, "source")
+        crops = component_crops(img, lab, centres)
+        stats = self.embed(crops)
+        if random_embed:
+            z = {c: torch.randn(stats[c][0].shape, generator=generator).to(self.device) for c in COMPONENTS}
+        else:
+            z = {c: stats[c][0] for c in COMPONENTS}
+        return self.decode_features(z)
+
+    @torch.inference_mode()
+    def prepare(self, image: np.ndarray, labels: np.ndarray, content_image: np.ndarray | None = None,
+                random_embed: bool = False, generator: torch.Generator | None = None) -> PreparedFace:
+        """Encode a style face once (features) and a content image's background features, for fast edits."""
+        features = self.encode(image, labels, random_embed=random_embed, generator=generator)
+        content = check_image(image if content_image is None else content_image, "content image")
+        background = self.G.encode_background(image_to_tensor(content, self.device))
+        return PreparedFace(features, background, self.G.project_components(features),
+                            IncrementalGenerator(self.G, background))
+
+    @torch.inference_mode()
+    def generate(self, features: Mapping[str, torch.Tensor] | PreparedFace, labels: np.ndarray,
+                 content_image: np.ndarray | None = None) -> torch.Tensor:
+        """Generate from feature maps under a Helen map (official ``inference_generate``) -> [1, 3, 256, 256].
+
+        The eye and mouth features are placed at the map's own centres; the background comes from
+        ``content_image`` outside the grown map's label 0.  ``features`` may mix components of
+        different faces, or be a :class:`PreparedFace` (then ``content_image`` may be omitted).
+        """
+        grown, centres = prepare_labels(check_helen_labels(labels, "target label map"))
+        dev = self.device
+        lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
+        if isinstance(features, PreparedFace):  # app path: at most one G pass, only what the edit changed
+            if content_image is not None:  # a new background invalidates the kept activations
+                features.background = self.G.encode_background(
+                    image_to_tensor(check_image(content_image, "content image"), dev))
+                features.incremental = None
+            if features.incremental is None:
+                features.incremental = IncrementalGenerator(self.G, features.background)
+            comp = self.G.component_input(features.projected, torch.from_numpy(centres).unsqueeze(0))
+            return features.incremental(grown, comp)
+        missing = [c for c in COMPONENTS if c not in features]
+        if missing:
+            raise InvalidArgumentError(f"Features are missing for: {', '.join(missing)}; need all of "
+                                       f"{', '.join(COMPONENTS)}.")
+        if content_image is None:
+            raise InvalidArgumentError("generate() needs a content image for the background.")
+        feats = features
+        bg = image_to_tensor(check_image(content_image, "content image"), dev)
+        expected = {"left_eye": (8, 12), "right_eye": (8, 12), "skin": (64, 64), "hair": (64, 64), "mouth": (20, 36)}
+        for c, hw in expected.items():
+            if tuple(feats[c].shape[1:]) != (self.G.part_nc, *hw):
+                raise InvalidArgumentError(f"The {c} feature map must be [N, {self.G.part_nc}, {hw[0]}, {hw[1]}]; "
+                                           f"got {tuple(feats[c].shape)}.")
+        feats = {c: feats[c].to(dev) for c in COMPONENTS}
+        return self.synthesize(feats, lab, torch.from_numpy(centres).unsqueeze(0), bg)
+
+    @torch.inference_mode()
+    def edit(self, style_image: np.ndarray, style_labels: np.ndarray, target_labels: np.ndarray,
+             content_image: np.ndarray | None = None, random_embed: bool = False,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """The official ``inference`` edit -> [1, 3, 256, 256] in [-1, 1].
+
+        Components come from the style face (crops cut at its own grown map), the mask features and
+        the eye/mouth placement from the target map, the background from ``content_image`` (default:
+        the style image) outside the grown target map's label 0.
+        """
+        content = style_image if content_image is None else content_image
+        features = self.encode(style_image, style_labels, random_embed=random_embed, generator=generator)
+        return self.generate(features, target_labels, content)
+
+    @torch.inference_mode()
+    def parse(self, image: np.ndarray) -> np.ndarray:
+        """Helen labels (256, 256) uint8 from ``P`` (official ``inference_parsing``: argmax of P)."""
+        if self.P is None:
+            raise WeightsMissingError("Face parsing needs the parsing network P (latest_net_P.pth), "
+                                      "which was not loaded.")
+        img = image_to_tensor(check_image(image), self.device)
+        return self.P(img).argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading the official folder
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a malformed file to the user
+        raise CheckpointLayoutError(f"{path.name} could not be read as a PyTorch state dict "
+                                    f"(corrupt, truncated or not a checkpoint): {exc}") from None
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointLayoutError(f"{path.name} is not a plain state dict of tensors, as the official "
+                                    "save_network writes it.")
+    return dict(obj)
+
+
+def load_network(module: nn.Module, state: Mapping[str, torch.Tensor], name: str, assign: bool = False) -> None:
+    """Strict load (``faceedit.models.load_strict``: missing, unexpected and mis-shaped keys listed).
+
+    BatchNorm's ``num_batches_tracked`` may be absent (files written before torch 0.4.1): it is filled
+    with 0, as BatchNorm's own loader does for version-less state dicts; no other key may be missing.
+    ``assign`` moves the tensors in (for modules built on the meta device).
+    """
+    state = dict(state)
+    for k, v in module.state_dict().items():
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.zeros((), dtype=v.dtype)
+    load_strict(module, state, name, assign=assign)
+
+
+def load_official(directory: str | Path, device: torch.device | str | None = None,
+                  with_image_decoders: bool | None = None, with_parser: bool | None = None,
+                  div: int = 1) -> MaskGuidedEditor:
+    """Load the official ``checkpoints/pretrained`` folder (``latest_net_<label>.pth``) strictly.
+
+    ``latest_net_<label>.safetensors`` (same layout, as the training script writes) is read too.
+
+    The 11 inference files are required; the image decoders and ``P`` are loaded when present (or
+    required when ``with_image_decoders`` / ``with_parser`` is True).  The model is returned in eval
+    mode, frozen, on ``device`` (default: faceedit.device.default_device()).  ``div`` > 1 reads the
+    narrow networks of a training smoke test (same keys, widths divided by ``div``).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise WeightsMissingError(f"The mask-guided weights folder {directory} does not exist.")
+
+    def path(label: str) -> Path:
+        pth = directory / f"latest_net_{label}.pth"
+        alt = pth.with_suffix(".safetensors")  # written by faceedit.train.mask_guided
+        return alt if alt.is_file() and not pth.is_file() else pth
+
+    missing = [path(lab).name for lab in INFERENCE_LABELS if not path(lab).is_file()]
+    if with_image_decoders:
+        missing += [path(f"decoder_{c}_image").name for c in COMPONENTS if not path(f"decoder_{c}_image").is_file()]
+    if with_parser and not path("P").is_file():
+        missing.append(path("P").name)
+    if missing:
+        raise WeightsMissingError(f"The mask-guided weights folder {directory} lacks {', '.join(missing)} "
+                                  "(download the authors' checkpoints/pretrained folder).")
+    if with_image_decoders is None:
+        with_image_decoders = all(path(f"decoder_{c}_image").is_file() for c in COMPONENTS)
+    if with_parser is None:
+        with_parser = path("P").is_file()
+    with torch.device("meta"):  # skip the random init of ~260 M parameters; every tensor is loaded
+        model = MaskGuidedEditor(with_image_decoders=with_image_decoders, with_parser=with_parser, div=div)
+    for label in model.labels():
+        load_network(model.network(label), _read_state_dict(path(label)), path(label).name, assign=True)
+    if device is None:
+        from faceedit.device import default_device
+
+        device = default_device()
+    return model.to(device).eval().requires_grad_(False)
