@@ -265,7 +265,7 @@ def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
     face = state.session.original.copy()
     assert face.shape == (16, 16, 3) and _size(compare[1]) == (16, 16)
     assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
-    assert "seed 42" in out[3]
+    assert "seed 42" in out[3] and "GAN engine" in out[3], "the badge says which engine drew the face"
     assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
     assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
     assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)
