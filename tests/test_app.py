@@ -153,6 +153,16 @@ def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url, tmp_path):
         client.predict("smile", ["age"], api_name="/entanglement")
 
 
+def test_upload_over_the_file_size_limit_is_refused(app_url, tmp_path):
+    """The served page carries the 25 MB upload limit (gradio_client reads it from the page's config)."""
+    from gradio_client import handle_file
+
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\0" * (25 * 1024 * 1024 + 1))
+    with pytest.raises(ValueError, match="maximum file size"):
+        _client(app_url).predict(handle_file(str(big)), api_name="/parse")
+
+
 def test_edit_before_upload_says_what_to_do(app_url):
     from gradio_client.exceptions import AppError
 
