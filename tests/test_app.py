@@ -153,6 +153,16 @@ def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url, tmp_path):
         client.predict("smile", ["age"], api_name="/entanglement")
 
 
+def test_upload_over_the_file_size_limit_is_refused(app_url, tmp_path):
+    """The served page carries the 25 MB upload limit (gradio_client reads it from the page's config)."""
+    from gradio_client import handle_file
+
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\0" * (25 * 1024 * 1024 + 1))
+    with pytest.raises(ValueError, match="maximum file size"):
+        _client(app_url).predict(handle_file(str(big)), api_name="/parse")
+
+
 def test_edit_before_upload_says_what_to_do(app_url):
     from gradio_client.exceptions import AppError
 
@@ -265,7 +275,7 @@ def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
     face = state.session.original.copy()
     assert face.shape == (16, 16, 3) and _size(compare[1]) == (16, 16)
     assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
-    assert "seed 42" in out[3]
+    assert "seed 42" in out[3] and "GAN engine" in out[3], "the badge says which engine drew the face"
     assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
     assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
     assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)

@@ -8,9 +8,12 @@ them as artifacts).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from faceedit import labels as L
 
@@ -30,6 +33,7 @@ CHROMIUM_FLAGS = [
 #: Seconds to wait for one backend call to show up in the page.
 STEP_TIMEOUT_MS = 45_000
 
+BEFORE_SRC = "() => document.querySelectorAll('#fe-closeup img')[0].getAttribute('src')"
 AFTER_SRC = "() => { const imgs = document.querySelectorAll('#fe-closeup img'); " \
             "return imgs.length ? imgs[imgs.length - 1].getAttribute('src') : null; }"
 
@@ -50,6 +54,14 @@ def page(app_url):
             yield tab
         finally:
             browser.close()
+
+
+def _image(page, src: str) -> np.ndarray:
+    """The picture behind an <img> src, fetched over the page's own connection."""
+    if not src.startswith("http"):
+        src = page.evaluate("(s) => new URL(s, document.baseURI).href", src)
+    with Image.open(io.BytesIO(page.request.get(src).body())) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _shot(page, name: str) -> None:
@@ -85,7 +97,7 @@ def test_upload_paint_apply_and_slide(page):
     assert box and box["width"] > 200 and box["height"] > 200
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     side = min(box["width"], box["height"])  # the 512 px crop is shown as a square in the middle
-    forehead_y = cy - side * 0.17
+    forehead_y = cy - side * 0.11  # between the fringe and the brows
     page.mouse.move(cx - side * 0.15, forehead_y)
     page.mouse.down()
     for step in range(1, 5):  # few events: every one repaints a software-rendered WebGL canvas
@@ -96,7 +108,12 @@ def test_upload_paint_apply_and_slide(page):
     before = page.evaluate(AFTER_SRC)
     page.locator("#fe-apply").click()
     painted = _wait_new_result(page, before, "3-applied")
-    assert painted
+    # The stroke reached the backend as hair: the face changed along the painted forehead band
+    # (crop rows ~180-205 of 512) and not at the bottom of the crop, far from it.
+    change = np.abs(_image(page, page.evaluate(BEFORE_SRC)).astype(int) - _image(page, painted)).mean(axis=-1)
+    assert change.shape == (512, 512)
+    assert change[180:205, 190:320].mean() > 2.0 > change[470:].mean(), \
+        (change[180:205, 190:320].mean(), change[470:].mean())
 
     # Attributes tab: drag the smile slider to the right and let go.
     page.get_by_role("tab", name="Attributes").click()
