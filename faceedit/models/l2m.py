@@ -39,13 +39,16 @@ __all__ = [
     "Discriminator",
     "Generator",
     "HighPass",
+    "L2MEditor",
     "L2MNets",
+    "L2MState",
     "ResBlk",
     "ResNet18Features",
     "StyleCodes",
     "StyleEncoder",
     "edit_style",
     "load_l2m",
+    "load_l2m_file",
     "load_strict",
     "reference_style",
 ]
@@ -191,9 +194,9 @@ def _mlp(style_dim: int) -> nn.Sequential:
     )
 
 
-def _trunk(img_size: int, max_conv_dim: int) -> tuple[list[nn.Module], int]:
+def _trunk(img_size: int, max_conv_dim: int, base_dim: int | None) -> tuple[list[nn.Module], int]:
     """Shared trunk of E and D: conv3x3, log2(size)-2 downsampling ResBlks, LReLU, conv4x4 valid, LReLU."""
-    dim_in = 2**14 // img_size
+    dim_in = base_dim or 2**14 // img_size
     blocks: list[nn.Module] = [nn.Conv2d(3, dim_in, 3, 1, 1)]
     dim_out = dim_in
     for _ in range(int(math.log2(img_size)) - 2):
@@ -232,9 +235,11 @@ class Generator(nn.Module):
         style_dim: int = 64,  # style code length
         max_conv_dim: int = 512,  # channel cap
         w_hpf: float = 1,  # high-pass weight; > 0 adds one more down/up level and the mask-driven skips
+        *,
+        base_dim: int | None = None,  # channels after from_rgb; None: 2**14 // img_size (official; tiny tests only)
     ) -> None:
         super().__init__()
-        dim_in = 2**14 // img_size
+        dim_in = base_dim or 2**14 // img_size
         self.img_size = img_size
         self.style_dim = style_dim
         self.w_hpf = w_hpf
@@ -307,11 +312,13 @@ class StyleEncoder(nn.Module):
         style_dim: int = 64,  # style code length
         num_domains: int = 2,  # attribute domains (e.g. not smiling / smiling)
         max_conv_dim: int = 512,  # channel cap
+        *,
+        base_dim: int | None = None,  # first conv's channels; None: 2**14 // img_size (official)
     ) -> None:
         super().__init__()
         self.img_size = img_size
         self.num_domains = num_domains
-        blocks, dim_out = _trunk(img_size, max_conv_dim)
+        blocks, dim_out = _trunk(img_size, max_conv_dim, base_dim)
         self.shared = nn.Sequential(*blocks)
         self.unshared = nn.ModuleList([nn.Linear(dim_out, style_dim) for _ in range(num_domains)])
         self.transform1 = _mlp(style_dim)
@@ -357,11 +364,13 @@ class Discriminator(nn.Module):
         img_size: int = 256,  # image side
         num_domains: int = 2,  # attribute domains
         max_conv_dim: int = 512,  # channel cap
+        *,
+        base_dim: int | None = None,  # first conv's channels; None: 2**14 // img_size (official)
     ) -> None:
         super().__init__()
         self.img_size = img_size
         self.num_domains = num_domains
-        blocks, dim_out = _trunk(img_size, max_conv_dim)
+        blocks, dim_out = _trunk(img_size, max_conv_dim, base_dim)
         blocks.append(nn.Conv2d(dim_out, num_domains, 1, 1, 0))
         self.main = nn.Sequential(*blocks)
 
@@ -529,4 +538,106 @@ def load_l2m(
     for net in (gen, enc, fan, vgg):
         if net is not None:
             net.eval().requires_grad_(False)
+    return nets
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Slider editing: encode once per photo, then only the generator per slider move
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class L2MState:
+    """What :meth:`L2MEditor.encode` caches for one photo: its image, codes towards the other domain, masks."""
+
+    x: torch.Tensor  # [1, 3, S, S] in [-1, 1]
+    codes: StyleCodes  # E(x, source, target)
+    masks: tuple[torch.Tensor, torch.Tensor] | None  # high-pass masks (FAN or the landmark approximation)
+    source: int  # domain the photo is encoded in
+    target: int  # the other domain
+
+
+class L2MEditor:
+    """Continuous L2M-GAN slider for a two-domain checkpoint (e.g. ``("not_smiling", "smiling")``).
+
+    The slider value ``v`` moves the photo towards ``domains[1]`` (``v > 0``) or ``domains[0]`` (``v < 0``):
+    with the photo encoded in its source domain and ``target`` the other one, ``alpha = v`` when
+    ``target == 1`` and ``alpha = -v`` otherwise, and ``s_edit = s1 + s2 + alpha (s3 - s2)``.  ``v = 0`` is the
+    reconstruction; ``v = +1`` from domain 0 (or ``-1`` from domain 1) is exactly the official edit.
+    """
+
+    def __init__(self, nets: L2MNets, domains: tuple[str, str]) -> None:
+        if nets.style_encoder.num_domains != 2 or len(domains) != 2:
+            raise InvalidArgumentError("the L2M slider needs a two-domain checkpoint and two domain names")
+        self.nets = nets
+        self.domains = tuple(domains)
+
+    @property
+    def name(self) -> str:
+        """The slider's name: the positive domain, e.g. ``smiling``."""
+        return self.domains[1]
+
+    def _device(self) -> torch.device:
+        return next(self.nets.generator.parameters()).device
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        x: torch.Tensor,  # [1, 3, S, S] in [-1, 1]
+        source: int = 0,  # the photo's domain (0 or 1)
+        masks: tuple[torch.Tensor, torch.Tensor] | None = None,  # None: FAN masks when the checkpoint has a FAN
+    ) -> L2MState:
+        """Run the style encoder (and FAN) once; the result is all a slider move needs."""
+        if source not in (0, 1):
+            raise InvalidArgumentError(f"source domain must be 0 ({self.domains[0]}) or 1 ({self.domains[1]})")
+        x = x.to(self._device(), torch.float32)
+        _check_image(x, self.nets.generator.img_size, "L2M editor")
+        if x.shape[0] != 1:
+            raise InvalidArgumentError(f"the L2M editor encodes one photo at a time; got a batch of {x.shape[0]}")
+        if masks is None:
+            masks = self.nets.masks(x)
+        elif self.nets.generator.w_hpf <= 0:
+            masks = None
+        y = torch.tensor([source], device=x.device)
+        codes = self.nets.style_encoder.codes(x, y, 1 - y)
+        return L2MState(x=x, codes=codes, masks=masks, source=source, target=1 - source)
+
+    def alpha(self, state: L2MState, value: float) -> float:
+        """The official ``degree`` for a slider value (positive = towards ``domains[1]``)."""
+        return float(value) if state.target == 1 else -float(value)
+
+    @torch.inference_mode()
+    def render(self, state: L2MState, value: float) -> torch.Tensor:
+        """The edited image [1, 3, S, S] (not clamped) for one slider value: runs only the generator."""
+        s = edit_style(state.codes, self.alpha(state, value))
+        return self.nets.generator(state.x, s, masks=state.masks)
+
+    @torch.inference_mode()
+    def render_reference(self, state: L2MState, reference: L2MState) -> torch.Tensor:
+        """Reference-guided edit: the photo's irrelevant code ``s1`` with the reference's relevant code ``s2``.
+
+        Encode the reference in its own domain with the photo's domain as target, as the official code does.
+        """
+        return self.nets.generator(state.x, reference_style(state.codes, reference.codes), masks=state.masks)
+
+
+def load_l2m_file(path, device: torch.device | str | None = None) -> L2MNets:
+    """Load an official ``*_nets_ema.ckpt`` file safely (``weights_only=True``) and strictly."""
+    import pickle
+    from pathlib import Path
+
+    from faceedit.errors import WeightsVerificationError
+
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        raise WeightsVerificationError(
+            f"{path.name} could not be loaded safely as an L2M-GAN checkpoint (weights_only): {str(err)[:200]}"
+        ) from err
+    nets = load_l2m(ckpt)
+    if device is not None:
+        for net in (nets.generator, nets.style_encoder, nets.fan, nets.vgg):
+            if net is not None:
+                net.to(device)
     return nets
