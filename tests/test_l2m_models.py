@@ -92,8 +92,10 @@ def test_official_checkpoint_file_loads(official_file):
 
 def test_checkpoint_with_a_missing_entry_or_key_is_refused(official_file):
     ckpt = torch.load(official_file, weights_only=True)
-    with pytest.raises(CheckpointLayoutError, match="'fan'"):
-        load_l2m({k: v for k, v in ckpt.items() if k != "fan"}, w_hpf=1)
+    no_fan = load_l2m({k: v for k, v in ckpt.items() if k != "fan"})  # masks must then come from landmarks
+    assert no_fan.generator.w_hpf == 1 and no_fan.fan is None and no_fan.masks(torch.zeros(1, 3, 256, 256)) is None
+    with pytest.raises(CheckpointLayoutError, match="generator.*17 unexpected: encode.6"):
+        load_l2m(ckpt, w_hpf=0)  # the w_hpf=0 generator is one level shallower
     broken = dict(ckpt, style_encoder={k: v for k, v in ckpt["style_encoder"].items() if "transform2.1" not in k})
     with pytest.raises(CheckpointLayoutError, match="style_encoder.*missing: transform2.1.0.weight"):
         load_l2m(broken)

@@ -508,10 +508,16 @@ def load_l2m(
     img_size: int = 256,
     style_dim: int = 64,
     num_domains: int | None = None,  # None: read from the checkpoint
-    w_hpf: float | None = None,  # None: 1 when the file holds a FAN, else 0
+    w_hpf: float | None = None,  # None: read from the generator's depth (the published file: 1)
     require_vgg: bool = False,  # the vgg entry is for training only; demand it to check the whole file
+    max_conv_dim: int = 512,
+    base_dim: int | None = None,  # None: official widths (other values: small models trained here)
 ) -> L2MNets:
-    """Build the networks of an official ``nets_ema`` checkpoint and load every entry strictly (eval mode)."""
+    """Build the networks of an official ``nets_ema`` checkpoint and load every entry strictly (eval mode).
+
+    A file without ``fan`` (e.g. trained here without FAN weights) loads with ``fan=None``: the caller then
+    supplies masks, e.g. :func:`faceedit.l2m_masks.masks_from_landmarks`.
+    """
     from faceedit.models.wing import FAN
 
     if not isinstance(ckpt, Mapping) or "generator" not in ckpt or "style_encoder" not in ckpt:
@@ -522,16 +528,17 @@ def load_l2m(
     extra = [k for k in ckpt if k not in ("generator", "style_encoder", "fan", "vgg")]
     if extra:
         raise CheckpointLayoutError(f"unexpected entries in the L2M-GAN checkpoint: {extra}")
-    if w_hpf is None:
-        w_hpf = 1.0 if "fan" in ckpt else 0.0
-    if w_hpf > 0 and "fan" not in ckpt:
-        raise CheckpointLayoutError("an L2M-GAN checkpoint with w_hpf > 0 must hold its 'fan' entry")
+    if w_hpf is None:  # w_hpf > 0 adds one down/up level: 5 + 2 encode blocks at 256² instead of 4 + 2
+        blocks = {k.split(".")[1] for k in ckpt["generator"] if k.startswith("encode.")}
+        w_hpf = 1.0 if len(blocks) - 2 > int(math.log2(img_size)) - 4 else 0.0
     if require_vgg and "vgg" not in ckpt:
         raise CheckpointLayoutError("the L2M-GAN checkpoint has no 'vgg' entry")
     if num_domains is None:
         num_domains = sum(1 for k in ckpt["style_encoder"] if k.startswith("unshared.") and k.endswith(".weight"))
-    gen = load_strict(Generator(img_size, style_dim, w_hpf=w_hpf), ckpt["generator"], "generator")
-    enc = load_strict(StyleEncoder(img_size, style_dim, num_domains), ckpt["style_encoder"], "style_encoder")
+    gen = Generator(img_size, style_dim, max_conv_dim, w_hpf, base_dim=base_dim)
+    enc = StyleEncoder(img_size, style_dim, num_domains, max_conv_dim, base_dim=base_dim)
+    load_strict(gen, ckpt["generator"], "generator")
+    load_strict(enc, ckpt["style_encoder"], "style_encoder")
     fan = load_strict(FAN(), ckpt["fan"], "fan") if "fan" in ckpt else None
     vgg = load_strict(ResNet18Features(), ckpt["vgg"], "vgg") if "vgg" in ckpt else None
     nets = L2MNets(gen, enc, fan, vgg)
