@@ -187,3 +187,24 @@ def color_to_labels(image: np.ndarray, alpha: np.ndarray | None = None, alpha_th
         base = np.zeros_like(labels) if fill is None else check_label_map(fill)
         labels = np.where(transparent, base, labels)
     return labels
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: bool = True) -> np.ndarray:
+    """The label colours blended over an ``(H, W, 3) uint8`` image (background left as is).
+
+    With ``outline`` the class boundaries are drawn in white, so neighbouring parts stay
+    readable on any photo.
+    """
+    lab = check_label_map(labels)
+    img = np.asarray(image)
+    if img.shape[:2] != lab.shape or img.ndim != 3 or img.shape[2] != 3:
+        raise InvalidArgumentError(f"Image {img.shape} and label map {lab.shape} must have the same height and width.")
+    out = img.astype(np.float32)
+    fg = (lab > 0)[..., None]
+    out = np.where(fg, out * (1.0 - alpha) + PALETTE[lab].astype(np.float32) * alpha, out)
+    if outline:
+        edge = np.zeros(lab.shape, bool)
+        edge[1:, :] |= lab[1:, :] != lab[:-1, :]
+        edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
+        out[edge] = 255.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -26,3 +26,20 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} is missing: the tests need the project's shared/ folder beside the checkout")
     return SHARED
+
+
+# --- foundation: MediaPipe results computed once per test session ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def astronaut_faces(astronaut):
+    """``detect_faces`` on the astronaut photo (one face)."""
+    from faceedit.landmarks import detect_faces
+
+    return detect_faces(astronaut)
+
+
+@pytest.fixture(scope="session")
+def two_faces_photo(astronaut) -> np.ndarray:
+    """Two faces side by side: the astronaut and her mirror image (512x1024)."""
+    return np.ascontiguousarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))
