@@ -7,43 +7,20 @@ encoder's high-pass features weighted by ``m0`` at 32 px and ``m1`` at 64 and 12
 of the input photo.
 
 When a checkpoint comes without its FAN entry, :func:`masks_from_landmarks` draws the same regions from the 478
-MediaPipe face-mesh points instead (filled hulls and thick poly-lines, Gaussian-blurred).  **This is an
+MediaPipe face-mesh points (groups of :mod:`faceedit.landmarks`) instead (filled hulls and thick poly-lines, Gaussian-blurred).  **This is an
 approximation**: shapes, widths and softness only resemble the FAN masks, so results differ from the authors'
 pipeline (which needs the FAN weights, stored in the same checkpoint).
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
+from faceedit import landmarks as mesh
 from faceedit.errors import InvalidArgumentError
 
-__all__ = ["masks_from_landmarks", "mesh_groups"]
-
-
-@functools.lru_cache(maxsize=1)
-def mesh_groups() -> dict[str, tuple[tuple[int, int], ...]]:
-    """Edge lists of the MediaPipe face-mesh regions used here (from the mediapipe wheel's connection sets)."""
-    try:
-        from mediapipe.python.solutions import face_mesh_connections as c
-    except ImportError as err:  # pragma: no cover - mediapipe is a runtime requirement
-        raise ImportError("the L2M landmark masks need mediapipe (pip install mediapipe==0.10.14)") from err
-    return {
-        "oval": tuple(c.FACEMESH_FACE_OVAL),
-        "left_eye": tuple(c.FACEMESH_LEFT_EYE),
-        "right_eye": tuple(c.FACEMESH_RIGHT_EYE),
-        "left_brow": tuple(c.FACEMESH_LEFT_EYEBROW),
-        "right_brow": tuple(c.FACEMESH_RIGHT_EYEBROW),
-        "nose": tuple(c.FACEMESH_NOSE),
-        "lips": tuple(c.FACEMESH_LIPS),
-    }
-
-
-def _points(edges: tuple[tuple[int, int], ...]) -> list[int]:
-    return sorted({i for e in edges for i in e})
+__all__ = ["masks_for_image", "masks_from_landmarks"]
 
 
 def masks_from_landmarks(
@@ -54,44 +31,37 @@ def masks_from_landmarks(
     import cv2
 
     pts = np.asarray(landmarks, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[0] < 468 or pts.shape[1] < 2 or not np.isfinite(pts[:, :2]).all():
+    if pts.ndim != 2 or pts.shape[0] != mesh.NUM_LANDMARKS or pts.shape[1] < 2 or not np.isfinite(pts[:, :2]).all():
         raise InvalidArgumentError(f"expected (478, 2|3) finite face-mesh landmarks; got shape {pts.shape}")
     xy = pts[:, :2]
     k = size / 256.0  # the official recipe's pixel constants are for 256²
-    groups = mesh_groups()
 
     def canvas() -> np.ndarray:
         return np.zeros((size, size), np.float32)
 
-    def hull(mask: np.ndarray, idx: list[int], grow: float = 0.0, shift: float = 0.0) -> None:
-        p = xy[idx] + [0.0, shift * k]
-        if grow:
-            c = p.mean(axis=0)
-            p = c + (p - c) * (1 + grow)
-        cv2.fillConvexPoly(mask, np.round(cv2.convexHull(p.astype(np.float32))).astype(np.int32), 1.0, cv2.LINE_AA)
-
-    def lines(mask: np.ndarray, edges, width: float, shift: float = 0.0, keep=None) -> None:
-        for a, b in edges:
-            if keep is not None and not (keep(a) and keep(b)):
-                continue
-            p = np.round(xy[[a, b]] + [0.0, shift * k]).astype(np.int32)
-            cv2.line(mask, tuple(p[0]), tuple(p[1]), 1.0, max(1, round(width * k)), cv2.LINE_AA)
+    def hull(mask: np.ndarray, idx: tuple[int, ...], grow: float = 0.0, shift: float = 0.0) -> None:
+        p = xy[list(idx)] + [0.0, shift * k]
+        c = p.mean(axis=0)
+        p = c + (p - c) * (1 + grow)
+        poly = np.round(cv2.convexHull(p.astype(np.float32))).astype(np.int32)
+        cv2.fillConvexPoly(mask, poly, 1.0, cv2.LINE_AA)
 
     eyes = canvas()
-    for side in ("left_eye", "right_eye"):
-        idx = _points(groups[side])
-        hull(eyes, idx, grow=0.3)
-        hull(eyes, idx, grow=0.1, shift=16.0)  # FAN recipe: eye heatmaps also shifted down (a band below the eyes)
+    for eye in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
+        hull(eyes, eye, grow=0.3)
+        hull(eyes, eye, grow=0.1, shift=16.0)  # FAN recipe: eye heatmaps also shifted down (a band below the eyes)
     nose = canvas()
-    hull(nose, _points(groups["nose"]), grow=0.15)
+    hull(nose, mesh.NOSE, grow=0.15)
     mouth = canvas()
-    hull(mouth, _points(groups["lips"]), grow=0.1)
+    hull(mouth, mesh.LIPS_OUTER, grow=0.1)
     brows = canvas()
-    for side in ("left_brow", "right_brow"):
-        lines(brows, groups[side], width=6.0, shift=-7.0)  # FAN recipe: brows raised by 7 px
-    jaw = canvas()
-    eye_line = xy[_points(groups["left_eye"]) + _points(groups["right_eye"]), 1].mean()
-    lines(jaw, groups["oval"], width=6.0, keep=lambda i: xy[i, 1] > eye_line + 0.25 * abs(xy[152, 1] - eye_line))
+    for brow in (mesh.LEFT_BROW, mesh.RIGHT_BROW):
+        hull(brows, brow, grow=0.2, shift=-7.0)  # FAN recipe: brows raised by 7 px
+    jaw = canvas()  # FAN recipe keeps the lower jaw line only (WFLW points 8-24)
+    eye_line = xy[list(mesh.LEFT_EYE + mesh.RIGHT_EYE), 1].mean()
+    low = eye_line + 0.25 * abs(xy[mesh.CHIN, 1] - eye_line)
+    path = [i for i in mesh.JAW if xy[i, 1] > low]
+    cv2.polylines(jaw, [np.round(xy[path]).astype(np.int32)], False, 1.0, max(1, round(6 * k)), cv2.LINE_AA)
 
     sigma = 3.0 * k
     m1 = cv2.GaussianBlur(np.maximum(eyes, nose), (0, 0), sigma)
@@ -102,3 +72,12 @@ def masks_from_landmarks(
         return torch.from_numpy(np.clip(m, 0.0, 1.0))[None, None].float()
 
     return as_tensor(m0), as_tensor(m1)
+
+
+def masks_for_image(image: np.ndarray, face_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks for an aligned square L2M input image (H = W, uint8 RGB): detect the face mesh, then
+    :func:`masks_from_landmarks`.  Raises ``NoFaceFoundError`` when the image holds no face."""
+    if image.ndim != 3 or image.shape[0] != image.shape[1]:
+        raise InvalidArgumentError(f"expected a square aligned RGB crop; got shape {image.shape}")
+    face = mesh.select_face(image, face_index)
+    return masks_from_landmarks(face.landmarks, size=image.shape[0])

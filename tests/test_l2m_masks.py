@@ -47,3 +47,16 @@ def test_bad_landmarks_are_refused():
     bad[0, 0] = np.nan
     with pytest.raises(InvalidArgumentError, match="finite"):
         masks_from_landmarks(bad)
+
+
+def test_masks_for_an_aligned_photo(astronaut):
+    from faceedit.align import align_face
+    from faceedit.l2m_masks import masks_for_image
+    from faceedit.landmarks import select_face
+
+    crop, _ = align_face(astronaut, select_face(astronaut), size=256)
+    m0, m1 = masks_for_image(crop)
+    face = select_face(crop)
+    nose = face.landmarks[1, :2].round().astype(int)
+    assert float(m0[0, 0, nose[1], nose[0]]) > 0.5 and float(m1[0, 0, nose[1], nose[0]]) > 0.5
+    assert 0.02 < float(m1.mean()) < float(m0.mean()) < 0.5  # aligned face: sizeable, not everything

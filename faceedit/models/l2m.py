@@ -496,6 +496,13 @@ class L2MNets:
             out["vgg"] = self.vgg.state_dict()
         return out
 
+    def to(self, device: torch.device | str) -> L2MNets:
+        """Move every network to ``device`` (in place); returns self."""
+        for net in (self.generator, self.style_encoder, self.fan, self.vgg):
+            if net is not None:
+                net.to(device)
+        return self
+
     def masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The high-pass masks the official inference uses: ``fan.get_heatmap(x)`` (None without FAN or w_hpf)."""
         if self.fan is None or self.generator.w_hpf <= 0:
@@ -643,8 +650,4 @@ def load_l2m_file(path, device: torch.device | str | None = None) -> L2MNets:
             f"{path.name} could not be loaded safely as an L2M-GAN checkpoint (weights_only): {str(err)[:200]}"
         ) from err
     nets = load_l2m(ckpt)
-    if device is not None:
-        for net in (nets.generator, nets.style_encoder, nets.fan, nets.vgg):
-            if net is not None:
-                net.to(device)
-    return nets
+    return nets.to(device) if device is not None else nets
