@@ -6,6 +6,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -172,3 +173,17 @@ def test_editor_rejects_bad_input(tiny):
         editor.encode(torch.zeros(1, 3, 64, 64), source=2)
     with pytest.raises(InvalidArgumentError, match="domain indices in 0..1"):
         tiny.style_encoder(torch.zeros(1, 3, 64, 64), torch.tensor([3]), torch.tensor([0]))
+
+
+def test_editor_on_an_aligned_photo_uses_landmark_masks_without_fan(tiny, astronaut):
+    from faceedit.align import align_face
+    from faceedit.landmarks import select_face
+
+    crop, _ = align_face(astronaut, select_face(astronaut), size=128)
+    editor = L2MEditor(tiny, ("not_smiling", "smiling"))
+    state = editor.encode_crop(crop)
+    assert state.masks is not None and state.masks[0].shape == (1, 1, 64, 64)  # FAN-less: landmark masks
+    out = editor.render_crop(state, 0.5, size=128)
+    assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+    with pytest.raises(InvalidArgumentError, match="square uint8"):
+        editor.encode_crop(crop[:, :100])

@@ -626,6 +626,37 @@ class L2MEditor:
         s = edit_style(state.codes, self.alpha(state, value))
         return self.nets.generator(state.x, s, masks=state.masks)
 
+    def encode_crop(self, crop, source: int = 0) -> L2MState:
+        """Encode an aligned square uint8 RGB crop (any size): resized to the model's input as the official
+        ``Resize`` (PIL bilinear), masks from FAN, else from face-mesh landmarks (approximation)."""
+        import numpy as np
+        from PIL import Image
+
+        size = self.nets.generator.img_size
+        arr = np.asarray(crop)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.dtype != np.uint8:
+            raise InvalidArgumentError(f"expected an aligned square uint8 RGB crop; got {arr.shape} {arr.dtype}")
+        small = np.asarray(Image.fromarray(arr).resize((size, size), Image.BILINEAR))
+        x = torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+        masks = None
+        if self.nets.generator.w_hpf > 0 and self.nets.fan is None:
+            from faceedit.l2m_masks import masks_for_image
+
+            masks = masks_for_image(small)
+            masks = (masks[0].to(self._device()), masks[1].to(self._device()))
+        return self.encode(x, source=source, masks=masks)
+
+    def render_crop(self, state: L2MState, value: float, size: int | None = None):
+        """:meth:`render` as a uint8 RGB image, resized to ``size`` (e.g. the aligned crop's side)."""
+        import numpy as np
+        from PIL import Image
+
+        out = self.render(state, value)[0].clamp(-1, 1)
+        img = ((out + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        if size is not None and size != img.shape[0]:
+            img = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+        return img
+
     @torch.inference_mode()
     def render_reference(self, state: L2MState, reference: L2MState) -> torch.Tensor:
         """Reference-guided edit: the photo's irrelevant code ``s1`` with the reference's relevant code ``s2``.
