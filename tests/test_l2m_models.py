@@ -84,7 +84,9 @@ def official_file(layouts, tmp_path_factory) -> Path:
 def test_official_checkpoint_file_loads(official_file):
     nets = load_l2m_file(official_file)
     assert nets.generator.w_hpf == 1 and nets.fan is not None and nets.vgg is not None
-    assert nets.style_encoder.num_domains == 2
+    assert nets.style_encoder.num_domains == 2 and nets.domains == ("domain_0", "domain_1")
+    named = load_l2m(torch.load(official_file, weights_only=True), domains=["not_smiling", "smiling"])
+    assert L2MEditor(named).name == "smiling"
     assert not nets.generator.training and not any(p.requires_grad for p in nets.generator.parameters())
     # round trip: what we would save is the official format, key for key
     ckpt = torch.load(official_file, weights_only=True)

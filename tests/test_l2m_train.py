@@ -72,6 +72,20 @@ def test_every_loss_term_is_finite_and_active(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G_ema.parameters()))
 
 
+def test_training_step_with_fan_masks():
+    from faceedit.models.wing import FAN
+
+    opts = Options(img_size=32, style_dim=8, max_conv_dim=32, base_dim=8, w_hpf=1)
+    torch.manual_seed(0)
+    trainer = Trainer(opts, 2, torch.device("cpu"), fan=FAN())
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 1])
+    m0, m1 = trainer._masks(x)
+    assert m0.shape == (2, 1, 256, 256)  # FAN masks at 256², resized inside the generator
+    losses = trainer.train_step(x, y)
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    assert "fan" in trainer.nets_ema_state()
+
+
 def test_cli_smoke_run_logs_samples_and_official_checkpoints(data, tmp_path):
     out = tmp_path / "run"
     args = ["--data", str(data), "--out", str(out), *TINY, "--total_iters", "2", "--print_every", "1",

@@ -486,6 +486,7 @@ class L2MNets:
     style_encoder: StyleEncoder
     fan: nn.Module | None
     vgg: ResNet18Features | None
+    domains: tuple[str, ...] = ("domain_0", "domain_1")  # names in label order (sorted training folders)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         """The checkpoint in the official format: ``{generator, style_encoder[, fan], vgg}``."""
@@ -519,6 +520,7 @@ def load_l2m(
     require_vgg: bool = False,  # the vgg entry is for training only; demand it to check the whole file
     max_conv_dim: int = 512,
     base_dim: int | None = None,  # None: official widths (other values: small models trained here)
+    domains: tuple[str, ...] | list[str] | None = None,  # domain names in label order (registry kwargs)
 ) -> L2MNets:
     """Build the networks of an official ``nets_ema`` checkpoint and load every entry strictly (eval mode).
 
@@ -548,7 +550,11 @@ def load_l2m(
     load_strict(enc, ckpt["style_encoder"], "style_encoder")
     fan = load_strict(FAN(), ckpt["fan"], "fan") if "fan" in ckpt else None
     vgg = load_strict(ResNet18Features(), ckpt["vgg"], "vgg") if "vgg" in ckpt else None
-    nets = L2MNets(gen, enc, fan, vgg)
+    if domains is None:
+        domains = tuple(f"domain_{i}" for i in range(num_domains))
+    if len(domains) != num_domains:
+        raise InvalidArgumentError(f"{len(domains)} domain names given for a {num_domains}-domain checkpoint")
+    nets = L2MNets(gen, enc, fan, vgg, tuple(domains))
     for net in (gen, enc, fan, vgg):
         if net is not None:
             net.eval().requires_grad_(False)
@@ -580,7 +586,8 @@ class L2MEditor:
     reconstruction; ``v = +1`` from domain 0 (or ``-1`` from domain 1) is exactly the official edit.
     """
 
-    def __init__(self, nets: L2MNets, domains: tuple[str, str]) -> None:
+    def __init__(self, nets: L2MNets, domains: tuple[str, str] | None = None) -> None:
+        domains = tuple(domains) if domains is not None else nets.domains
         if nets.style_encoder.num_domains != 2 or len(domains) != 2:
             raise InvalidArgumentError("the L2M slider needs a two-domain checkpoint and two domain names")
         self.nets = nets
