@@ -26,10 +26,11 @@ each one comes from:
   sampling and EMA 0.999 of G and E are StarGAN v2's (``core/data_loader.py``, ``core/solver.py``).
 * High-pass masks: with ``w_hpf > 0`` the generator is trained with ``fan.get_heatmap`` masks as StarGAN v2 does;
   pass ``--fan`` (a ``nets_ema`` file with a ``fan`` entry); without it masks are off (logged).
-* Several GPUs or machines through ``torchrun``: one process per device, a data shard per rank, weights
-  broadcast from rank 0 and every gradient averaged with ``all_reduce`` after each backward (what
-  DistributedDataParallel does; done explicitly because each step calls G and E twice, takes R1's double
-  backward and the official nets have parameters that are never used).  ``nccl`` on CUDA, ``gloo`` on CPU.
+* Several GPUs or machines through ``torchrun``: one process per device, a data stream per rank, and
+  DistributedDataParallel around each objective (``DiscriminatorStep``: D with R1; ``GeneratorStep``: G and E with
+  all their losses), so DDP sees one forward per backward although each step calls G and E twice; the
+  ``GeneratorStep`` uses ``find_unused_parameters`` for the official never-used parameters (``attention``, the
+  decoder's ``conv1x1`` with w_hpf > 0).  ``nccl`` on CUDA, ``gloo`` on CPU.
 * AMP (``--amp``, CUDA only): bfloat16 autocast around the network forwards; R1 and the losses in float32.
 
 Output folder: ``options.json``, ``log.csv`` (one row per ``print_every`` steps), ``samples/{step:06d}.png``
@@ -233,24 +234,6 @@ def _dist_setup(opts: Options) -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _broadcast(modules: list[nn.Module], world: int) -> None:
-    if world > 1:
-        for m in modules:
-            for t in m.state_dict().values():
-                dist.broadcast(t, 0)
-
-
-def _average_grads(modules: list[nn.Module], world: int) -> None:
-    if world == 1:
-        return
-    for m in modules:
-        for p in m.parameters():
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
-            p.grad.div_(world)
-
-
 @torch.no_grad()
 def _ema(model: nn.Module, ema: nn.Module, beta: float) -> None:
     for p, q in zip(model.parameters(), ema.parameters()):
@@ -260,6 +243,58 @@ def _ema(model: nn.Module, ema: nn.Module, beta: float) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # The training loop
 # ----------------------------------------------------------------------------------------------------------------
+
+
+class DiscriminatorStep(nn.Module):
+    """The discriminator's objective as one module (so that DDP sees one forward per backward)."""
+
+    def __init__(self, D: Discriminator, opts: Options, autocast) -> None:
+        super().__init__()
+        self.D = D
+        self.opts = opts
+        self._autocast = autocast
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, x_fake: torch.Tensor, y_trg: torch.Tensor):
+        x = x.detach().requires_grad_(True)
+        with self._autocast():
+            out_real = self.D(x, y)
+            out_fake = self.D(x_fake, y_trg)
+        d_real = F.softplus(-out_real.float()).mean()
+        d_fake = F.softplus(out_fake.float()).mean()
+        d_reg = r1_penalty(out_real, x)
+        loss = d_real + d_fake + self.opts.lambda_reg * d_reg
+        return loss, torch.stack([d_real, d_fake, d_reg])
+
+
+class GeneratorStep(nn.Module):
+    """The generator's and style encoder's objective as one module; D, FAN, ResNet-18 and the identity net are
+    held outside its parameters (D is updated by its own step)."""
+
+    def __init__(self, G: Generator, E: StyleEncoder, trainer: Trainer) -> None:
+        super().__init__()
+        self.G, self.E = G, E
+        self._trainer = [trainer]  # a list: not registered as a submodule
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, y_trg: torch.Tensor, masks):
+        t = self._trainer[0]
+        o = t.opts
+        with t._autocast():
+            s, s1, s2, s3 = self.E(x, y, y_trg)
+            x_fake = self.G(x, s1 + s3, masks=masks)
+            g_adv = F.softplus(-t.D(x_fake, y_trg).float()).mean()
+            _, s1_f, s2_f, _ = self.E(x_fake, y_trg, y)
+            g_sty = (s2_f.float() - s3.float()).abs().mean() + (s1_f.float() - s1.float()).abs().mean()
+            masks_f = t._masks(x_fake.float()) if t.fan is not None else None
+            x_rec = self.G(x_fake, s, masks=masks_f)
+            g_cyc = (x_rec.float() - x).abs().mean()
+            g_per = perceptual_loss(t.vgg, x, x_fake) if t.vgg is not None else x.new_zeros(())
+            g_id = identity_loss(t.id_net, x, x_fake) if t.id_net is not None else x.new_zeros(())
+        g_ort = orthogonality_loss(s1.float(), s2.float(), s3.float())
+        loss = (
+            g_adv + o.lambda_sty * g_sty + o.lambda_cyc * g_cyc + o.lambda_per * g_per + o.lambda_id * g_id
+            + o.lambda_ort * g_ort
+        )
+        return loss, torch.stack([g_adv, g_sty, g_cyc, g_per.float(), g_id.float(), g_ort])
 
 
 class Trainer:
@@ -295,8 +330,20 @@ class Trainer:
             "style_encoder": torch.optim.Adam(self.E.parameters(), **adam),
             "discriminator": torch.optim.Adam(self.D.parameters(), **adam),
         }
-        _broadcast([self.G, self.E, self.D, self.G_ema, self.E_ema], world)
         self.step = 0
+        d_step: nn.Module = DiscriminatorStep(self.D, opts, self._autocast)
+        g_step: nn.Module = GeneratorStep(self.G, self.E, self)
+        if world > 1:  # DDP broadcasts rank 0's weights and averages the gradients in backward
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            d_step = DDP(d_step, device_ids=ids)
+            # never used: the 'attention' modules, and with w_hpf > 0 the decoder's conv1x1 shortcuts
+            g_step = DDP(g_step, device_ids=ids, find_unused_parameters=True)
+            for m in (self.G_ema, self.E_ema):
+                for t in m.state_dict().values():
+                    dist.broadcast(t, 0)
+        self.d_step, self.g_step = d_step, g_step
 
     def _autocast(self):
         on = self.opts.amp and self.device.type == "cuda"
@@ -312,60 +359,29 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One discriminator and one generator/encoder update; returns the losses."""
-        o = self.opts
         x, y = x.to(self.device), y.to(self.device)
         y_trg = self._targets(y)
         masks = self._masks(x)
-
-        # --- discriminator: real/fake logistic loss + R1 ---
-        x.requires_grad_(True)
         with torch.no_grad(), self._autocast():
             _, s1, _, s3 = self.E(x, y, y_trg)
             x_fake = self.G(x, s1 + s3, masks=masks).float()
-        with self._autocast():
-            out_real = self.D(x, y)
-            out_fake = self.D(x_fake, y_trg)
-        d_real = F.softplus(-out_real.float()).mean()
-        d_fake = F.softplus(out_fake.float()).mean()
-        d_reg = r1_penalty(out_real, x)
-        d_loss = d_real + d_fake + o.lambda_reg * d_reg
         self.optims["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        _average_grads([self.D], self.world)
+        d_loss, d_parts = self.d_step(x, y, x_fake, y_trg)
+        d_loss.backward()  # under DDP: gradients averaged over the ranks
         self.optims["discriminator"].step()
-        x = x.detach()
 
-        # --- generator and style encoder (with the style transformer) ---
-        with self._autocast():
-            s, s1, s2, s3 = self.E(x, y, y_trg)
-            x_fake = self.G(x, s1 + s3, masks=masks)
-            g_adv = F.softplus(-self.D(x_fake, y_trg).float()).mean()
-            _, s1_f, s2_f, _ = self.E(x_fake, y_trg, y)
-            g_sty = (s2_f.float() - s3.float()).abs().mean() + (s1_f.float() - s1.float()).abs().mean()
-            masks_f = self._masks(x_fake.float()) if self.fan is not None else None
-            x_rec = self.G(x_fake, s, masks=masks_f)
-            g_cyc = (x_rec.float() - x).abs().mean()
-            g_per = perceptual_loss(self.vgg, x, x_fake) if self.vgg is not None else x.new_zeros(())
-            g_id = identity_loss(self.id_net, x, x_fake) if self.id_net is not None else x.new_zeros(())
-        g_ort = orthogonality_loss(s1.float(), s2.float(), s3.float())
-        g_loss = (
-            g_adv + o.lambda_sty * g_sty + o.lambda_cyc * g_cyc + o.lambda_per * g_per + o.lambda_id * g_id
-            + o.lambda_ort * g_ort
-        )
         for k in ("generator", "style_encoder", "discriminator"):
             self.optims[k].zero_grad(set_to_none=True)
+        g_loss, g_parts = self.g_step(x, y, y_trg, masks)
         g_loss.backward()
-        _average_grads([self.G, self.E], self.world)
         self.optims["generator"].step()
         self.optims["style_encoder"].step()
-        _ema(self.G, self.G_ema, o.ema_beta)
-        _ema(self.E, self.E_ema, o.ema_beta)
+        _ema(self.G, self.G_ema, self.opts.ema_beta)
+        _ema(self.E, self.E_ema, self.opts.ema_beta)
         self.step += 1
-        losses = {
-            "D/real": d_real, "D/fake": d_fake, "D/r1": d_reg, "G/adv": g_adv, "G/sty": g_sty, "G/cyc": g_cyc,
-            "G/per": g_per, "G/id": g_id, "G/ort": g_ort, "D/total": d_loss, "G/total": g_loss,
-        }
-        return {k: float(v.detach()) for k, v in losses.items()}
+        names = ("D/real", "D/fake", "D/r1", "G/adv", "G/sty", "G/cyc", "G/per", "G/id", "G/ort")
+        values = torch.cat([d_parts.detach().float(), g_parts.detach().float()]).tolist()
+        return {**dict(zip(names, values)), "D/total": float(d_loss.detach()), "G/total": float(g_loss.detach())}
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
