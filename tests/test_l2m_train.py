@@ -127,6 +127,18 @@ def test_checkpoint_round_trip_is_identical(tmp_path):
         torch.testing.assert_close(nets.generator(x, s), a.G_ema(x, a.E_ema(x, y, 1 - y)[0]), rtol=0, atol=0)
 
 
+def test_perceptual_network_from_torchvision_layout(tmp_path):
+    from faceedit.train.l2m import _load_entry
+
+    ours = ResNet18Features().state_dict()
+    names = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
+    tv = {names[k.split(".")[0]] + k[len(k.split(".")[0]):]: v.clone() + 1 for k, v in ours.items()}
+    tv["fc.weight"], tv["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    torch.save(tv, tmp_path / "resnet18.pth")
+    net = _load_entry(str(tmp_path / "resnet18.pth"), "vgg", ResNet18Features())
+    assert torch.equal(net.state_dict()["5.0.downsample.0.weight"], tv["layer2.0.downsample.0.weight"])
+
+
 def test_bad_data_folder_is_reported(tmp_path):
     (tmp_path / "only_one").mkdir()
     with pytest.raises(InvalidArgumentError, match="one sub-folder of images per domain"):

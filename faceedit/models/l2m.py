@@ -51,6 +51,7 @@ __all__ = [
     "load_l2m_file",
     "load_strict",
     "reference_style",
+    "resnet18_from_torchvision",
 ]
 
 
@@ -430,6 +431,22 @@ class ResNet18Features(nn.Sequential):
             layer(256, 512, 2),
             nn.AdaptiveAvgPool2d(1),
         )
+
+
+#: torchvision ``resnet18`` attribute -> index in :class:`ResNet18Features` (``fc`` is dropped).
+_TORCHVISION_RESNET = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+
+
+def resnet18_from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Adapter for torchvision's ``resnet18-f37072fd.pth`` (ImageNet) layout: the keys of the checkpoint's
+    ``vgg`` entry (``nn.Sequential(*children[:-1])``), without ``fc``.  Unknown keys are kept (strict load fails)."""
+    out = {}
+    for key, value in state_dict.items():
+        head, _, rest = key.partition(".")
+        if head == "fc":
+            continue
+        out[f"{_TORCHVISION_RESNET.get(head, head)}.{rest}"] = value
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ each one comes from:
   ``translate_and_reconstruct`` does.
 * **Perceptual** (``lambda_per = 1``; main.py declares no weight): L1 between the ResNet-18 ``layer1..layer4``
   features of real and fake (the checkpoint's ``vgg`` entry is an ImageNet ResNet-18), ImageNet-normalised.  Needs
-  ``--vgg`` (a ``nets_ema`` file with a ``vgg`` entry); without it the term is off and the log says so.
+  ``--vgg``: a ``nets_ema`` file with a ``vgg`` entry, or torchvision's ``resnet18-f37072fd.pth``; without it the
+  term is off and the log says so.
 * **Identity** (``lambda_id = 1``): ``1 - cos(phi(x), phi(fake))`` with a face-recognition embedding ``phi``
   (main.py declares ArcFace IR-SE50 ``model_ir_se50.pth``).  The trainer takes any module as ``id_net``; the CLI
   loads none yet (off, logged) until the IR-SE50 backbone of faceedit's encoders is available to it.
@@ -446,9 +447,14 @@ def _latest_step(out: Path) -> int:
 
 
 def _load_entry(path: str, entry: str, module: nn.Module) -> nn.Module:
+    """The ``entry`` of a ``nets_ema`` file, or a plain state dict (for ``vgg`` also torchvision's resnet18)."""
+    from faceedit.models.l2m import resnet18_from_torchvision
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(ckpt, dict) and entry in ckpt:
         ckpt = ckpt[entry]
+    if entry == "vgg" and isinstance(ckpt, dict) and "conv1.weight" in ckpt:
+        ckpt = resnet18_from_torchvision(ckpt)
     return load_strict(module, ckpt, entry)
 
 
@@ -474,6 +480,8 @@ def train(opts: Options, id_net: nn.Module | None = None) -> Path:
         notes.append("no --vgg: perceptual loss off")
     if id_net is None:
         notes.append("no identity network: identity loss off")
+    if opts.amp and device.type != "cuda":
+        notes.append("--amp needs CUDA: training in float32")
     trainer = Trainer(opts, len(ds.domains), device, fan=fan, vgg=vgg, id_net=id_net, world=world)
     torch.manual_seed(opts.seed + 1 + rank)  # per-rank target domains
     resume = _latest_step(out) if opts.resume_iter < 0 else opts.resume_iter
