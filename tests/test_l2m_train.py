@@ -139,10 +139,24 @@ def test_perceptual_network_from_torchvision_layout(tmp_path):
     assert torch.equal(net.state_dict()["5.0.downsample.0.weight"], tv["layer2.0.downsample.0.weight"])
 
 
+def test_arcface_identity_network_loads_strictly_and_scores_identity(tmp_path):
+    from faceedit.train.l2m import ArcFaceIRSE50, _load_entry, identity_loss
+
+    torch.manual_seed(0)
+    path = tmp_path / "model_ir_se50.pth"
+    torch.save(ArcFaceIRSE50().state_dict(), path)
+    net = _load_entry(str(path), "arcface", ArcFaceIRSE50()).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert identity_loss(net, x, x).item() == pytest.approx(0.0, abs=1e-5)
+        assert identity_loss(net, x, x.flip(0)).item() > 1e-4
+
+
 def test_bad_data_folder_is_reported(tmp_path):
     (tmp_path / "only_one").mkdir()
     with pytest.raises(InvalidArgumentError, match="one sub-folder of images per domain"):
         train(Options(data=str(tmp_path), out=str(tmp_path / "o")))
+    assert main(["--data", str(tmp_path), "--vgg", str(tmp_path / "missing.pth")]) == 2  # a message, no traceback
 
 
 @pytest.mark.slow

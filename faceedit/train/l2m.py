@@ -17,8 +17,8 @@ each one comes from:
   ``--vgg``: a ``nets_ema`` file with a ``vgg`` entry, or torchvision's ``resnet18-f37072fd.pth``; without it the
   term is off and the log says so.
 * **Identity** (``lambda_id = 1``): ``1 - cos(phi(x), phi(fake))`` with a face-recognition embedding ``phi``
-  (main.py declares ArcFace IR-SE50 ``model_ir_se50.pth``).  The trainer takes any module as ``id_net``; the CLI
-  loads none yet (off, logged) until the IR-SE50 backbone of faceedit's encoders is available to it.
+  (main.py declares ArcFace IR-SE50 ``model_ir_se50.pth``): ``--arcface PATH`` (:class:`ArcFaceIRSE50`, face
+  region pooled to 112² as pSp's ID loss does); without it the term is off and the log says so.
 * **Orthogonality** (``lambda_ort = 1``): the abstract's constraint between the irrelevant code and both the
   relevant and the edited relevant code, as ``|cos(s1, s2)| + |cos(s1, s3)|`` (zero exactly when orthogonal; the
   element-wise ``|s1 * s2|`` of the unofficial songquanpeng/L2M-GAN is not zero for orthogonal codes).
@@ -102,6 +102,7 @@ class Options:
     amp: bool = False  # bfloat16 autocast (CUDA only)
     fan: str | None = None  # nets_ema file whose 'fan' entry gives the masks
     vgg: str | None = None  # nets_ema file whose 'vgg' entry is the perceptual network
+    arcface: str | None = None  # model_ir_se50.pth (ArcFace IR-SE50 state dict) for the identity loss
     device: str | None = None  # None: cuda:LOCAL_RANK when available, else cpu
     check_sync: bool = False  # at the end, verify that all ranks hold identical weights
 
@@ -206,6 +207,32 @@ def perceptual_loss(net: nn.Sequential, a: torch.Tensor, b: torch.Tensor) -> tor
         if i >= 4:
             loss = loss + (ha.float() - hb.float()).abs().mean()
     return loss
+
+
+class ArcFaceIRSE50(nn.Module):
+    """ArcFace IR-SE50 embedding (TreB1eN/InsightFace_Pytorch ``Backbone(50, 0.6, 'ir_se')``, the
+    ``model_ir_se50.pth`` that L2M's main.py and pSp's identity loss load): 512-d, L2-normalised.
+
+    Input: [-1, 1] faces of any size; as pSp's ``IDLoss`` the face region (rows 35-223, columns 32-220 of 256²,
+    scaled to the input size) is pooled to 112².  Layout: ``input_layer``, ``body`` (faceedit's IR-SE50 units),
+    ``output_layer`` = BN2d, Dropout, Flatten, Linear(512*7*7, 512), BN1d (unverified against the real file).
+    """
+
+    def __init__(self) -> None:
+        from faceedit.models.encoders import ir_se_body
+
+        super().__init__()
+        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
+        self.body = ir_se_body()
+        self.output_layer = nn.Sequential(
+            nn.BatchNorm2d(512), nn.Dropout(0.6), nn.Flatten(), nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[2] / 256
+        x = x[:, :, round(35 * h) : round(223 * h), round(32 * h) : round(220 * h)]
+        x = F.adaptive_avg_pool2d(x, (112, 112))
+        return F.normalize(self.output_layer(self.body(self.input_layer(x))), dim=1)
 
 
 def identity_loss(net: nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -459,7 +486,11 @@ def _load_entry(path: str, entry: str, module: nn.Module) -> nn.Module:
 
 
 def train(opts: Options, id_net: nn.Module | None = None) -> Path:
-    """Run (or resume) a training; returns the output folder."""
+    """Run (or resume) a training; returns the output folder (``id_net`` overrides ``opts.arcface``)."""
+    for flag in ("fan", "vgg", "arcface"):
+        path = getattr(opts, flag)
+        if path and not Path(path).is_file():
+            raise InvalidArgumentError(f"--{flag} {path}: no such file")
     rank, world, device = _dist_setup(opts)
     random.seed(opts.seed + rank)
     np.random.seed(opts.seed + rank)
@@ -478,8 +509,10 @@ def train(opts: Options, id_net: nn.Module | None = None) -> Path:
         vgg = _load_entry(opts.vgg, "vgg", ResNet18Features())
     else:
         notes.append("no --vgg: perceptual loss off")
+    if id_net is None and opts.arcface:
+        id_net = _load_entry(opts.arcface, "arcface", ArcFaceIRSE50())
     if id_net is None:
-        notes.append("no identity network: identity loss off")
+        notes.append("no --arcface: identity loss off")
     if opts.amp and device.type != "cuda":
         notes.append("--amp needs CUDA: training in float32")
     trainer = Trainer(opts, len(ds.domains), device, fan=fan, vgg=vgg, id_net=id_net, world=world)
