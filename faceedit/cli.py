@@ -18,6 +18,11 @@ from faceedit.errors import FaceEditError
 COMMANDS: tuple[str, ...] = (
     "faceedit.commands.parse",
     "faceedit.commands.align",
+    "faceedit.commands.edit",
+    "faceedit.commands.swap",
+    "faceedit.commands.random",
+    "faceedit.commands.weights",
+    "faceedit.commands.directions",
 )
 
 

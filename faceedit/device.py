@@ -7,7 +7,7 @@ import os
 
 
 @functools.lru_cache(maxsize=1)
-def default_device() -> "torch.device":  # noqa: F821
+def default_device() -> "torch.device":  # noqa: F821, UP037
     """CUDA when present (``FACEEDIT_DEVICE`` overrides), else CPU."""
     import torch
 

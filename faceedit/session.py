@@ -1,0 +1,390 @@
+"""One user's photo being edited: the face, its alignment and labels, cached latents, and a history.
+
+A :class:`Session` is the backend object the UI keeps in ``gr.State``, the CLI
+creates per call, and the tests drive.  It works in aligned space and pastes every
+result back into the full original photo at its original resolution::
+
+    s = Session.from_photo("portrait.jpg")
+    r = s.set_attributes({"smile": 1.5})        # absolute slider values, 0 = original
+    r = s.edit_mask(painted_labels)             # the repainted 19-class map
+    r = s.swap("other.jpg", ["eyes", "mouth"])  # components from a second face
+    r = s.undo()                                # the previous result, exactly
+    print(r.engine, r.device, r.message)
+
+Structural edits (mask edit, swap) produce a new *base* face; attribute sliders are
+absolute values applied on top of the current base (so a slider keeps its value
+across a mask edit).  Each operation is served by the engine chosen for it
+(:func:`faceedit.engines.base.engine_for`).  A session is safe to use from several
+threads (one lock per session); engines and their models are shared read-only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceedit.engines.base import (
+    OPERATIONS,
+    EditResult,
+    Engine,
+    EngineOutput,
+    FaceState,
+    engine_for,
+    get_engine,
+)
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
+from faceedit.labels import check_label_map
+
+#: Pixels (at 512 px) a changed area is grown by before feathering into the photo.
+PASTE_MARGIN = 6
+
+
+@dataclass
+class _Step:
+    """One history entry: the base face, the slider values on top of it, and what was shown."""
+
+    base: FaceState
+    values: dict[str, float]
+    result: EditResult
+    region: np.ndarray | None = None  # crop-space paste-back weight of this result
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # slider -> attributes it must keep
+
+
+@dataclass
+class _Photo:
+    """A photo aligned and parsed by the session pipeline."""
+
+    image: np.ndarray
+    alignment: Any
+    face: FaceState
+    num_faces: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _crop_landmarks(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Photo-space mesh points carried into crop space (z scaled like x and y)."""
+    pts = np.asarray(landmarks, np.float64)
+    xy = pts[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    return np.concatenate([xy, pts[:, 2:3] * scale], 1).astype(np.float32)
+
+
+def _detect_crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
+    """Mesh landmarks of an (edited) aligned crop, or None when no face is found in it."""
+    from faceedit.landmarks import detect_faces
+
+    faces = detect_faces(crop, max_faces=1)
+    return faces[0].landmarks.astype(np.float32) if faces else None
+
+
+def prepare_photo(image: Any, face_index: int = 0, size: int = 512, parse: Engine | None = None) -> _Photo:
+    """Load, detect, align (FFHQ recipe) and parse a photo; the common entry of sessions and references."""
+    from faceedit.align import align_face
+    from faceedit.imaging import load_image
+    from faceedit.landmarks import detect_faces, pick_face
+
+    if isinstance(image, Session):
+        return _Photo(image.original, image.alignment, image._history[image._index].base, image.num_faces)
+    img = load_image(Path(image) if isinstance(image, str) else image)
+    faces = detect_faces(img)
+    face = pick_face(faces, face_index)
+    crop, alignment = align_face(img, face, size=size)
+    landmarks = _crop_landmarks(face.landmarks, np.asarray(alignment.matrix, np.float64))
+    parser = parse if parse is not None else get_engine("lite")
+    labels = check_label_map(parser.parse(crop))
+    return _Photo(img, alignment, FaceState(crop=crop, labels=labels, landmarks=landmarks), len(faces))
+
+
+class Session:
+    """An editing session on one face of one photo (see the module docstring)."""
+
+    def __init__(self, photo: _Photo, engines: dict[str, str]) -> None:
+        self.original: np.ndarray = photo.image
+        self.alignment = photo.alignment
+        self.num_faces: int = photo.num_faces
+        self.engines: dict[str, str] = dict(engines)  # operation -> engine name
+        self._missing: dict[str, WeightsMissingError] = {}  # operations the forced engine has no weights for
+        self._lock = threading.RLock()
+        first = self._engine("attributes")
+        initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first.name,
+                             device=first.device, message="")
+        self._initial_crop = photo.face.crop
+        self._history: list[_Step] = [_Step(photo.face, {}, initial)]
+        self._index = 0
+        self.seed: int | None = None  # set for generated faces (from_seed)
+        self.truncation: float | None = None
+        self.mix: tuple[str, int] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_photo(cls, image: Any, face_index: int = 0, engine: str | None = None, size: int = 512) -> Session:
+        """Open a photo (path, bytes, PIL image or array) on face ``face_index`` (largest first).
+
+        ``engine`` forces ``"lite"`` or ``"gan"`` for every operation (as does the
+        environment variable ``FACEEDIT_ENGINE``); by default each operation uses
+        the GAN engine when its weights are present and the lite engine otherwise.
+        """
+        if size not in (256, 512, 1024):
+            raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
+        engines: dict[str, str] = {}
+        missing: dict[str, WeightsMissingError] = {}
+        for op in OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
+            try:
+                engines[op] = engine_for(op, engine)
+            except WeightsMissingError as err:
+                if op == "attributes":
+                    raise
+                engines[op], missing[op] = "gan", err
+        # BiSeNet (through the GAN engine) when any operation uses the GAN weights, else the landmark parser.
+        parser = get_engine("gan" if "gan" in engines.values() else "lite")
+        photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
+        session = cls(photo, engines)
+        session._missing = missing
+        session._engine("attributes").prepare(photo.face)
+        return session
+
+    @classmethod
+    def from_seed(cls, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None,
+                  engine: str | None = None) -> Session:
+        """A session on a face the StyleGAN2 generator draws from ``seed`` (no photo, no inversion).
+
+        ``truncation`` psi in 0..1 pulls the face toward the average one; ``mix`` =
+        (``"coarse"`` | ``"middle"`` | ``"fine"``, other_seed) takes those style layers from
+        a second seed.  Its W+ is known exactly, so sliders, undo and export work as for
+        a photo; results are the generated image itself (nothing to paste back into).
+        """
+        from faceedit.engines.base import _capabilities, forced_engine, gan_can
+        from faceedit.errors import FaceEditError
+
+        wanted = (engine or "").strip().lower() or forced_engine() or "gan"
+        if wanted != "gan" or not _capabilities().get("random", False):
+            raise WeightsMissingError(
+                "Random faces need the StyleGAN2 generator (the GAN engine); the lite engine cannot draw new "
+                "faces. Get the weights with `python -m faceedit weights fetch stylegan2.ffhq`."
+            )
+        gan = get_engine("gan")
+        w = gan.sample(seed, truncation)
+        if mix is not None:
+            w = gan.mix(w, gan.sample(mix[1], truncation), mix[0])
+        image = gan.generate(w, gan.generator.size)
+        labels, landmarks = np.zeros(image.shape[:2], np.uint8), None
+        if min(image.shape[:2]) >= 64:  # smaller test generators draw nothing a parser could read
+            try:
+                labels = check_label_map(gan.parse(image))
+                landmarks = _detect_crop_landmarks(image)
+            except FaceEditError:  # no face found in an odd sample: nothing to paint over yet
+                pass
+        if landmarks is None:
+            landmarks = np.zeros((478, 3), np.float32)
+        face = FaceState(crop=image, labels=labels, landmarks=landmarks, cache={"gan": {"w": w, "generated": True}})
+        engines = {op: "gan" if gan_can(op) else "lite" for op in OPERATIONS}
+        engines["attributes"] = "gan"
+        session = cls(_Photo(image, None, face, 1), engines)
+        session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
+        return session
+
+    # ------------------------------------------------------------------ state
+    @property
+    def crop(self) -> np.ndarray:
+        """The original aligned crop (before any edit)."""
+        return self._initial_crop
+
+    @property
+    def initial_labels(self) -> np.ndarray:
+        """The label map of the original aligned crop."""
+        return self._history[0].base.labels
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The label map of the current base face (what the brush paints over)."""
+        with self._lock:
+            return self._history[self._index].base.labels
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The current absolute slider values."""
+        with self._lock:
+            return dict(self._history[self._index].values)
+
+    @property
+    def current(self) -> EditResult:
+        """The result shown now."""
+        with self._lock:
+            return self._history[self._index].result
+
+    @property
+    def engine_name(self) -> str:
+        """``lite`` or ``gan`` when one engine serves everything, else e.g. ``gan+lite``."""
+        names = sorted(set(self.engines.values()))
+        return names[0] if len(names) == 1 else "+".join(sorted(names, key=["gan", "lite"].index))
+
+    def _engine(self, operation: str) -> Engine:
+        if operation in self._missing:
+            raise self._missing[operation]
+        return get_engine(self.engines[operation])
+
+    def attribute_names(self) -> list[str]:
+        """The slider names of the attribute engine."""
+        return self._engine("attributes").attribute_names()
+
+    def attribute_range(self, name: str) -> tuple[float, float]:
+        """The allowed range of slider ``name``."""
+        return self._engine("attributes").attribute_range(name)
+
+    # ------------------------------------------------------------------ operations
+    def set_attributes(self, values: dict[str, float],
+                       conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
+        """Move sliders to absolute ``values`` (others keep their value); 0 everywhere = the base face.
+
+        ``conditions`` (GAN engine) maps a slider to attributes it must leave unchanged,
+        e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
+        conditional manipulation); it replaces the conditions in force when given.
+        """
+        engine = self._engine("attributes")
+        with self._lock:
+            step = self._history[self._index]
+            merged = {**step.values, **{k: float(v) for k, v in values.items()}}
+            if hasattr(engine, "check_values"):
+                merged = engine.check_values(merged)
+            conds = step.conditions if conditions is None else \
+                {k: tuple(v) for k, v in conditions.items() if v}
+            result, region = self._render(step.base, merged, engine, conditions=conds)
+            return self._push(_Step(step.base, merged, result, region, conds))
+
+    def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
+                        conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
+        """Crops of the current face with slider ``name`` at each of ``values`` (others as set).
+
+        For the entanglement view: the same strip with ``conditions`` shows what
+        conditional editing removes.  Nothing is added to the history.
+        """
+        engine = self._engine("attributes")
+        with self._lock:
+            step = self._history[self._index]
+            conds = {name: tuple(conditions)} if conditions else {}
+            out = []
+            for v in values:
+                merged = {**step.values, name: float(v)}
+                if hasattr(engine, "check_values"):
+                    merged = engine.check_values(merged)
+                if all(x == 0 for x in merged.values()):
+                    out.append(step.base.crop.copy())
+                else:
+                    out.append(engine.attributes(step.base, merged, conditions=conds).crop)
+            return out
+
+    def edit_mask(self, new_labels: np.ndarray) -> EditResult:
+        """Redraw the face to follow the painted label map (same size as the aligned crop)."""
+        engine = self._engine("mask_edit")
+        labels = check_label_map(new_labels)
+        with self._lock:
+            step = self._history[self._index]
+            out = engine.edit_mask(step.base, labels)
+            return self._structural(step, out, engine)
+
+    def swap(self, reference: Any, components: list[str] | tuple[str, ...]) -> EditResult:
+        """Take ``components`` (eyes, brows, nose, mouth, hair, skin) from the largest face of ``reference``."""
+        from faceedit.labels import component_indices
+
+        names = [c.strip().lower() for c in (components.split(",") if isinstance(components, str) else components)]
+        names = [c for c in names if c]
+        if not names:
+            raise InvalidArgumentError("Choose at least one component to swap: eyes, brows, nose, mouth, hair, skin.")
+        component_indices(names)
+        engine = self._engine("swap")
+        with self._lock:
+            step = self._history[self._index]
+            size = step.base.crop.shape[0]
+            try:
+                ref = prepare_photo(reference, size=size, parse=engine)
+            except NoFaceFoundError:
+                raise NoFaceFoundError(
+                    "No face was found in the reference photo. Use a reference where a face is clearly "
+                    "visible, roughly frontal and not too small."
+                ) from None
+            out = engine.swap(step.base, ref.face, tuple(names))
+            return self._structural(step, out, engine)
+
+    def history_start(self) -> EditResult:
+        """The first result of the session (the unedited photo or generated face)."""
+        return self._history[0].result
+
+    def undo(self) -> EditResult:
+        """Go back one step (the result shown before, exactly); at the start it stays there."""
+        with self._lock:
+            self._index = max(0, self._index - 1)
+            return self._history[self._index].result
+
+    def redo(self) -> EditResult:
+        """Go forward one undone step; with nothing to redo it stays."""
+        with self._lock:
+            self._index = min(len(self._history) - 1, self._index + 1)
+            return self._history[self._index].result
+
+    @property
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._index < len(self._history) - 1
+
+    # ------------------------------------------------------------------ internals
+    def _structural(self, step: _Step, out: EngineOutput, engine: Engine) -> EditResult:
+        """A mask edit or swap made a new base face; re-apply the sliders on top of it."""
+        labels = out.labels if out.labels is not None else step.base.labels
+        landmarks = step.base.landmarks
+        if not np.array_equal(out.crop, step.base.crop):
+            found = _detect_crop_landmarks(out.crop)
+            if found is not None:
+                landmarks = found
+        base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
+                         cache=dict(out.cache or {}))
+        self._engine("attributes").prepare(base)
+        if any(v != 0 for v in step.values.values()):
+            result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
+                                          structural_engine=engine, conditions=step.conditions)
+        else:
+            result, region = self._paste(out.crop, out.region, engine, out.message)
+        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
+
+    def _render(self, base: FaceState, values: dict[str, float], engine: Engine, note: str = "",
+                structural_engine: Engine | None = None, conditions: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[EditResult, np.ndarray | None]:
+        """The base face with sliders applied, pasted back."""
+        if all(v == 0 for v in values.values()):
+            if base is self._history[0].base:
+                first = self._history[0]
+                return first.result, first.region
+            return self._paste(base.crop, None, structural_engine or engine, note)
+        out = engine.attributes(base, values, conditions=conditions or {})
+        message = "; ".join(m for m in (note, out.message) if m)
+        return self._paste(out.crop, out.region, engine, message)
+
+    def _paste(self, crop: np.ndarray, region: np.ndarray | None, engine: Engine, message: str
+               ) -> tuple[EditResult, np.ndarray | None]:
+        """Paste an edited crop into the original photo where it differs from the original crop."""
+        from faceedit.align import paste_back
+        from faceedit.engines.lite_texture import dilate, feather
+
+        if self.alignment is None:  # a generated face: the crop is the picture
+            return EditResult(crop.copy(), crop.copy(), engine.name, engine.device, message), None
+        changed = np.any(crop != self._initial_crop, axis=-1)
+        if region is None:
+            if not changed.any():
+                return EditResult(self.original.copy(), crop.copy(), engine.name, engine.device, message), None
+            grow = max(2, round(PASTE_MARGIN * crop.shape[0] / 512))
+            region = np.maximum(feather(dilate(changed, grow), grow / 2), dilate(changed, 1).astype(np.float32))
+        region = np.clip(np.asarray(region, np.float32), 0.0, 1.0)
+        image = paste_back(self.original, crop, self.alignment, region=region)
+        return EditResult(image, crop.copy(), engine.name, engine.device, message), region
+
+    def _push(self, step: _Step) -> EditResult:
+        del self._history[self._index + 1:]
+        self._history.append(step)
+        self._index = len(self._history) - 1
+        return step.result

@@ -1,0 +1,83 @@
+"""Session contract: engine choice, errors a person can cause, paste-back, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from faceedit.engines import base
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
+from faceedit.session import Session
+
+
+def test_faceedit_engine_forces_the_lite_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in base.OPERATIONS})
+    assert base.engine_for("attributes") == "gan"
+    monkeypatch.setenv("FACEEDIT_ENGINE", "lite")
+    assert {base.engine_for(op) for op in base.OPERATIONS} == {"lite"}
+
+
+def test_engine_is_chosen_per_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
+    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True, "mask_edit": False, "swap": False})
+    assert base.engine_for("attributes") == "gan"
+    assert base.engine_for("mask_edit") == "lite"
+    assert base.engine_for("swap") == "lite"
+
+
+def test_forcing_gan_without_weights_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "_capabilities", lambda: {})
+    monkeypatch.setenv("FACEEDIT_ENGINE", "gan")
+    with pytest.raises(WeightsMissingError, match="weights fetch"):
+        base.engine_for("attributes")
+    monkeypatch.setenv("FACEEDIT_ENGINE", "turbo")
+    with pytest.raises(InvalidArgumentError, match="lite"):
+        base.engine_for("attributes")
+
+
+def test_a_photo_without_a_face_is_refused_plainly() -> None:
+    blank = np.full((256, 256, 3), 200, np.uint8)
+    with pytest.raises(NoFaceFoundError):
+        Session.from_photo(blank, engine="lite")
+
+
+def test_results_paste_back_at_the_original_size(astronaut: np.ndarray) -> None:
+    wide = np.concatenate([astronaut, astronaut[:, ::-1][:, :300]], 1)  # 512 x 812, face on the left
+    s = Session.from_photo(wide, engine="lite")
+    assert s.num_faces >= 1 and s.engine_name == "lite" and s.attribute_names() == ["smile", "age", "pose", "pitch"]
+    r = s.set_attributes({"smile": 1.5})
+    assert r.image.shape == wide.shape and r.crop.shape == (512, 512, 3)
+    assert np.array_equal(r.image[:, 520:], wide[:, 520:])  # far from the edited face nothing moves
+
+
+def test_bad_label_maps_and_components_are_refused(astronaut: np.ndarray) -> None:
+    s = Session.from_photo(astronaut, engine="lite")
+    with pytest.raises(InvalidArgumentError, match="match the aligned crop"):
+        s.edit_mask(np.zeros((100, 100), np.uint8))
+    with pytest.raises(InvalidArgumentError, match="0..18"):
+        s.edit_mask(np.full((512, 512), 40, np.uint8))
+    with pytest.raises(InvalidArgumentError, match="eyes"):
+        s.swap(astronaut, ["ears"])
+    with pytest.raises(NoFaceFoundError, match="reference photo"):
+        s.swap(np.full((200, 200, 3), 128, np.uint8), ["eyes"])
+
+
+def test_sessions_in_threads_keep_their_own_state(astronaut: np.ndarray) -> None:
+    sessions = [Session.from_photo(astronaut, engine="lite") for _ in range(2)]
+    wanted = [{"smile": 1.5}, {"pose": -1.0}]
+    results: list = [None, None]
+
+    def work(i: int) -> None:
+        results[i] = sessions[i].set_attributes(wanted[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        assert sessions[i].values == wanted[i]
+        alone = Session.from_photo(astronaut, engine="lite").set_attributes(wanted[i])
+        assert np.array_equal(results[i].image, alone.image)
