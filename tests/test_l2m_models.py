@@ -198,3 +198,16 @@ def test_editor_on_an_aligned_photo_uses_landmark_masks_without_fan(one_thread, 
     assert out.shape == (128, 128, 3) and out.dtype == np.uint8
     with pytest.raises(InvalidArgumentError, match="square uint8"):
         editor.encode_crop(crop[:, :100])
+
+
+def test_registry_entry_loads_the_official_file(official_file, tmp_path, monkeypatch):
+    from faceedit import weights
+
+    monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
+    weights.clear_model_cache()
+    weights.import_file(official_file, "l2m.celebahq")
+    nets = weights.load_model("l2m.celebahq", device="cpu")
+    weights.clear_model_cache()
+    assert isinstance(nets, L2MNets) and nets.fan is not None and nets.generator.w_hpf == 1
+    editor = L2MEditor(nets)
+    assert editor.domains == ("domain_0", "domain_1")
