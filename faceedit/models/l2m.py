@@ -1,6 +1,6 @@
 """L2M-GAN: Learning to Manipulate Latent Space Semantics for Facial Attribute Editing.
 
-Yang, Yu, Yang, Zhu, Lu (CVPR 2021).  The networks reproduce the state dicts and forwards of the authors'
+Yang, Fei, Ding, Liu, Lu, Xiang (CVPR 2021).  The networks reproduce the state dicts and forwards of the authors'
 release, rucmlcv/L2M-GAN @ ad2f70672bc618f12ad8a512f4c0e37c26d8ed58 ``core/model.py`` (StarGAN v2 blocks), so
 that ``100000_nets_ema.ckpt`` loads with ``strict=True`` and gives the authors' numbers.
 

@@ -1,7 +1,7 @@
 """StarGAN v2's wing FAN: a one-stack hourglass face-alignment network whose heatmaps drive L2M-GAN's masks.
 
 Choi, Uh, Yoo, Ha, "StarGAN v2: Diverse Image Synthesis for Multiple Domains" (CVPR 2020), which trains this FAN
-with the AdaptiveWingLoss of Wang, Bo, Fuxin (ICCV 2019) on 98 WFLW landmarks (CoordConv, Liu et al. 2018).
+with the Adaptive Wing loss of Wang, Bo, Li (ICCV 2019) on 98 WFLW landmarks (CoordConv, Liu et al. 2018).
 State dict and forward match the ``fan`` entry of L2M-GAN's ``nets_ema`` checkpoint: rucmlcv/L2M-GAN @ ad2f7067
 ``core/wing.py`` (a copy of clovaai/stargan-v2 ``core/wing.py``).
 
