@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder
-from faceedit.models.wing import FAN
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder  # noqa: E402
+from faceedit.models.wing import FAN  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
