@@ -1,0 +1,72 @@
+"""CPU timings of faceedit's L2M-GAN networks at the published size (256², style 64, w_hpf=1), batch 1.
+
+    python benchmarks/l2m.py [--threads 2] [--repeats 5]
+
+Random weights (timing does not depend on values). Per network: 1 warm-up, then the median of ``--repeats``
+forwards under ``torch.inference_mode()``. Also times one slider move of :class:`L2MEditor` (generator only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder  # noqa: E402
+from faceedit.models.wing import FAN  # noqa: E402
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Seconds per call: one warm-up, then the median of ``repeats`` calls."""
+    with torch.inference_mode():
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cases() -> dict[str, Callable[[], object]]:
+    """The forwards to time, with their inputs bound."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    y = torch.tensor([0])
+    masks = (torch.rand(1, 1, 256, 256), torch.rand(1, 1, 256, 256))
+    s = torch.randn(1, 64)
+    gen, gen0 = Generator(w_hpf=1).eval(), Generator(w_hpf=0).eval()
+    enc, disc, fan = StyleEncoder().eval(), Discriminator().eval(), FAN().eval()
+    editor = L2MEditor(L2MNets(gen, enc, fan=None, vgg=None), ("not_smiling", "smiling"))
+    state = editor.encode(x, masks=masks)
+    return {
+        "StyleEncoder E(x, y, y_trg)": lambda: enc(x, y, 1 - y),
+        "Generator w_hpf=1, masks=None": lambda: gen(x, s),
+        "Generator w_hpf=1 with masks": lambda: gen(x, s, masks=masks),
+        "Generator w_hpf=0": lambda: gen0(x, s),
+        "Discriminator": lambda: disc(x, y),
+        "FAN get_heatmap (masks)": lambda: fan.get_heatmap(x),
+        "L2MEditor slider move (render)": lambda: editor.render(state, 0.7),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256")
+    for name, fn in cases().items():
+        print(f"{name:34s} {median_time(fn, args.repeats):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
