@@ -201,7 +201,10 @@ def load_vgg19(source: str | Path) -> VGG19Features:
         except ImportError:
             raise WeightsMissingError(f"VGG19 weights {str(source)!r}: no such file, and the weights registry is "
                                       "not available.") from None
-        found = weights.local_path(source)
+        if str(source) not in weights.registry():
+            raise WeightsMissingError(f"VGG19 weights {str(source)!r}: no such file, and no weights-registry entry "
+                                      "of that name (see `python -m faceedit weights list`).")
+        found = weights.local_path(str(source))
         if found is None:
             raise WeightsMissingError(f"VGG19 weights {source!r} are not in the local weights cache; import "
                                       "them with `python -m faceedit weights import`.")
