@@ -10,6 +10,14 @@ is blended into the crop over the feathered face + hair region.
   pSp segmentation-to-face from the painted map with the photo's fine-layer styles
   (W+ layers ``FINE_LAYERS`` onward) mixed in to keep colours and texture.  Either
   way the result shows only over the changed region plus a margin.
+* L2M-GAN sliders (Yang et al. 2021), when ``l2m.celebahq`` is present: one slider per
+  two-domain checkpoint (e.g. ``smiling (L2M)``), beside the InterfaceGAN ones.  The style
+  encoder runs once per face (``s1, s2, s3`` and the high-pass masks cached in
+  ``face.cache["gan"]["l2m"]``); a slider move runs only the L2M generator on
+  ``s1 + s2 + alpha (s3 - s2)``, and its image is blended over the face + hair region.
+* Mask edit and swap with the mask-guided generator use its cached app path: the face's
+  component and background features are prepared once per face
+  (``face.cache["gan"]["mask_guided"]``), so an edit runs one (incremental) ``G`` pass.
 * Swap: the mask-guided generator when available (the chosen components' features
   from the reference); otherwise the reference components are composited onto the
   target (the lite engine's placement and blending), the composite is re-encoded
@@ -34,11 +42,18 @@ import numpy as np
 
 from faceedit.engines import lite_texture as tex
 from faceedit.engines.base import EngineOutput, FaceState
-from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
-from faceedit.labels import COMPONENTS, INDEX, NUM_CLASSES, TO_CELEBAMASK, check_label_map, component_indices
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError, UnsupportedEditError, WeightsMissingError
+from faceedit.helen import to_helen
+from faceedit.labels import COMPONENTS, NUM_CLASSES, TO_CELEBAMASK, check_label_map, component_indices
 
 #: Slider range offered for every direction.
 ATTRIBUTE_RANGE: tuple[float, float] = (-3.0, 3.0)
+#: Slider range of an L2M-GAN slider: +1 (from the photo's assumed domain 0) is the authors' published edit.
+L2M_RANGE: tuple[float, float] = (-2.0, 2.0)
+#: Suffix that marks an L2M-GAN slider's name (``smiling (L2M)``).
+L2M_SUFFIX = " (L2M)"
+#: Side of the mask-guided generator's input (Gu et al. work at 256x256).
+MASK_GUIDED_SIZE = 256
 #: Side of the encoders' input (pSp / e4e take 256x256).
 ENCODER_SIZE = 256
 #: First W+ layer counted as "fine" (colour, texture) when mixing seg-to-face styles (pSp's latent mask 8..17).
@@ -51,11 +66,6 @@ MIX_LAYERS: dict[str, tuple[int, int]] = {"coarse": (0, 4), "middle": (4, 8), "f
 #: Samples averaged for the mean latent when the checkpoint has no ``latent_avg``.
 MEAN_LATENT_SAMPLES = 4096
 
-#: Canonical 19 classes -> Helen 11 (Gu et al.; "left" is *image* left there, the person's right here).
-TO_HELEN: np.ndarray = np.zeros(NUM_CLASSES, np.uint8)
-for _name, _helen in {"skin": 1, "r_brow": 2, "l_brow": 3, "r_eye": 4, "l_eye": 5, "eye_g": 1, "l_ear": 1,
-                      "r_ear": 1, "nose": 6, "u_lip": 7, "mouth": 8, "l_lip": 9, "hair": 10}.items():
-    TO_HELEN[INDEX[_name]] = _helen
 #: Our swap components -> the mask-guided generator's component features.
 MASK_GUIDED_PARTS: dict[str, tuple[str, ...]] = {"eyes": ("left_eye", "right_eye"), "mouth": ("mouth",),
                                                   "hair": ("hair",), "skin": ("skin",)}
@@ -67,13 +77,15 @@ class GanEngine:
     name = "gan"
 
     def __init__(self, *, generator: Any = None, encoder: Any = None, directions: Any = None,
-                 seg2face: Any = None, mask_guided: Any = None, parser: Any = None,
+                 seg2face: Any = None, mask_guided: Any = None, parser: Any = None, l2m: Any = None,
                  device: Any = None) -> None:
         """Wire already-loaded models (``from_registry`` loads the published ones).
 
         ``generator`` needs ``synthesis(w_plus, noise_mode="const")``; ``encoder`` and
         ``seg2face`` need ``encode(x) -> W+ [N, L, 512]`` (latent average included);
-        ``directions`` is a :class:`faceedit.directions.DirectionLibrary`.
+        ``directions`` is a :class:`faceedit.directions.DirectionLibrary`; ``mask_guided`` a
+        :class:`faceedit.models.mask_guided.MaskGuidedEditor`; ``l2m`` an
+        :class:`faceedit.models.l2m.L2MEditor` (or the :class:`~faceedit.models.l2m.L2MNets` it wraps).
         """
         import torch
 
@@ -85,6 +97,11 @@ class GanEngine:
         self.seg2face = seg2face
         self.mask_guided = mask_guided
         self.parser = parser
+        if l2m is not None and not hasattr(l2m, "encode_crop"):  # L2MNets: wrap in the slider editor
+            from faceedit.models.l2m import L2MEditor
+
+            l2m = L2MEditor(l2m)
+        self.l2m = l2m
         self._device = torch.device(device) if device is not None else default_device()
         self._lock = threading.Lock()
         self._mean_w: Any = None
@@ -119,13 +136,18 @@ class GanEngine:
             seg2face = weights.load_model("psp.celebs_seg_to_face")
         if present("gu2019.mask_guided"):
             mask_guided = weights.load_model("gu2019.mask_guided")
+        l2m = None
+        if present("l2m.celebahq"):  # L2MNets is no nn.Module: the registry leaves it on the CPU
+            from faceedit.device import default_device
+
+            l2m = weights.load_model("l2m.celebahq").to(default_device())
         if caps.get("parse"):
             from faceedit.parsing.bisenet import BiSeNetParser
 
             parser = BiSeNetParser()
         directions = DirectionLibrary.from_registry() if encoder is not None else None
         return cls(generator=generator, encoder=encoder, directions=directions, seg2face=seg2face,
-                   mask_guided=mask_guided, parser=parser)
+                   mask_guided=mask_guided, parser=parser, l2m=l2m)
 
     # ------------------------------------------------------------------ description
     @property
@@ -137,22 +159,43 @@ class GanEngine:
             return f"cuda ({torch.cuda.get_device_name(self._device)})"
         return self._device.type
 
+    def _vector_names(self) -> list[str]:
+        """Sliders moved in W+ (InterfaceGAN, GANSpace, user directions); they need the encoder's latent."""
+        from faceedit.directions import VECTOR_KINDS
+
+        return list(self.directions.names(VECTOR_KINDS)) if self.directions is not None else []
+
+    @property
+    def l2m_name(self) -> str | None:
+        """The L2M-GAN slider's name (the positive domain, e.g. ``smiling (L2M)``), None without L2M."""
+        return f"{self.l2m.name}{L2M_SUFFIX}" if self.l2m is not None else None
+
+    def l2m_direction(self) -> Any:
+        """The L2M slider as a :class:`~faceedit.directions.Direction` of kind ``l2m`` (no vector: model-based)."""
+        from faceedit.directions import Direction
+
+        if self.l2m is None:
+            return None
+        lo, hi = self.l2m.domains
+        return Direction(self.l2m_name, np.zeros((1, 1), np.float32), kind="l2m", source="l2m.celebahq",
+                         metadata={"domains": f"{lo} / {hi}", "model": "L2M-GAN (Yang et al., CVPR 2021)"})
+
     def attribute_names(self) -> list[str]:
-        """The directions the library holds (slider names)."""
-        return list(self.directions.names()) if self.directions is not None else []
+        """The slider names: the library's latent directions, then the L2M-GAN slider."""
+        return self._vector_names() + ([self.l2m_name] if self.l2m is not None else [])
 
     def attribute_range(self, name: str) -> tuple[float, float]:
-        """Every GAN slider spans -3..3 direction units."""
-        return ATTRIBUTE_RANGE
+        """Latent directions span -3..3 direction units; an L2M slider -2..2 (1 = the published edit)."""
+        return L2M_RANGE if name == self.l2m_name else ATTRIBUTE_RANGE
 
     def check_values(self, values: dict[str, float]) -> dict[str, float]:
         """Validate slider names and ranges."""
         names = self.attribute_names()
-        lo, hi = ATTRIBUTE_RANGE
         out: dict[str, float] = {}
         for key, value in values.items():
             if key not in names:
                 raise InvalidArgumentError(f"No direction {key!r}; available: {', '.join(names) or 'none'}.")
+            lo, hi = self.attribute_range(key)
             v = float(value)
             if not np.isfinite(v) or not lo <= v <= hi:
                 raise InvalidArgumentError(f"Slider {key!r} must lie in {lo:g}..{hi:g}; got {value!r}.")
@@ -270,9 +313,50 @@ class GanEngine:
         return cache["w"]
 
     def prepare(self, face: FaceState) -> None:
-        """Invert the face now (once), so that slider moves only run the generator."""
+        """Invert the face now (once), and encode it for L2M, so that slider moves only run a generator."""
         if self.encoder is not None:
             self.latent(face)
+        if self.l2m is not None:
+            self.l2m_state(face)
+
+    def l2m_state(self, face: FaceState) -> Any:
+        """The face's cached L2M codes ``s1, s2, s3`` and high-pass masks (style encoder run once per face).
+
+        The photo is encoded in domain 0 (the checkpoint's first domain, e.g. not smiling): no attribute
+        classifier ships with the release, so the photo's own domain is not known.  Without the FAN the
+        masks come from the face's mesh landmarks (:func:`faceedit.l2m_masks.masks_from_landmarks`,
+        an approximation of the authors' FAN masks).
+        """
+        cache = face.cache.setdefault("gan", {})
+        if "l2m" not in cache:
+            import torch
+            from PIL import Image
+
+            nets = self.l2m.nets
+            size = nets.generator.img_size
+            small = np.asarray(Image.fromarray(face.crop).resize((size, size), Image.BILINEAR))  # official Resize
+            x = torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+            masks = None
+            if nets.generator.w_hpf > 0 and nets.fan is None:
+                masks = self._l2m_masks(face, small)
+            cache["l2m"] = self._run(lambda: self.l2m.encode(x, source=0, masks=masks))
+        return cache["l2m"]
+
+    def _l2m_masks(self, face: FaceState, small: np.ndarray) -> Any:
+        """High-pass masks from the face's landmarks (carried into crop space), else from a re-detection."""
+        from faceedit.l2m_masks import masks_for_image, masks_from_landmarks
+
+        size = small.shape[0]
+        lm = np.asarray(face.landmarks, np.float64)
+        try:
+            if lm.shape[0] and np.abs(lm[:, :2]).sum() > 0:  # pixel centres scale about their half-pixel offset
+                masks = masks_from_landmarks((lm[:, :2] + 0.5) * size / face.crop.shape[0] - 0.5, size)
+            else:  # a generated face opened without landmarks
+                masks = masks_for_image(small)
+        except NoFaceFoundError:
+            return None  # no face mesh: the generator runs without its high-pass skips
+        dev = next(self.l2m.nets.generator.parameters()).device
+        return masks[0].to(dev), masks[1].to(dev)
 
     # ------------------------------------------------------------------ operations
     def attributes(self, face: FaceState, values: dict[str, float],
@@ -280,7 +364,8 @@ class GanEngine:
         """Generator on cached W+ moved along the directions, blended over the face + hair.
 
         ``conditions`` maps a slider to directions it must not change (InterfaceGAN's
-        conditional manipulation, :meth:`DirectionLibrary.conditioned`).
+        conditional manipulation, :meth:`DirectionLibrary.conditioned`).  A non-zero L2M
+        slider then runs the L2M generator once on that result with the face's cached codes.
         """
         from faceedit.align import face_region
 
@@ -290,12 +375,54 @@ class GanEngine:
         conds = {k: list(c) for k, c in (conditions or {}).items() if c}
         for k, c in conds.items():
             self.check_values({k: 0.0, **dict.fromkeys(c, 0.0)})  # names must be known
-        w = self.directions.apply(self.latent(face), v, conditions=conds or None)
-        generated = self.generate(w, face.crop.shape[0])
-        if face.cache.get("gan", {}).get("generated"):
-            return EngineOutput(crop=generated)  # a generated face: the generator's image is the result
-        region = face_region(face.labels)
-        return EngineOutput(crop=tex.blend(face.crop, generated, region), region=region)
+            if self.l2m_name in (k, *c):
+                raise InvalidArgumentError("An L2M-GAN slider is a model, not a latent direction: it cannot be "
+                                           "conditioned or used as a condition.")
+        l2m_value = v.pop(self.l2m_name, 0.0) if self.l2m is not None else 0.0
+        generated_face = bool(face.cache.get("gan", {}).get("generated"))
+        crop, region, notes = face.crop, None, []
+        if any(x != 0 for x in v.values()):
+            w = self.directions.apply(self.latent(face), v, conditions=conds or None)
+            generated = self.generate(w, face.crop.shape[0])
+            if generated_face:
+                crop = generated  # a generated face: the generator's image is the result
+            else:
+                region = face_region(face.labels)
+                crop = tex.blend(face.crop, generated, region)
+            notes.append("StyleGAN2 latent directions")
+        if l2m_value != 0:
+            edited = self._l2m_render(face, l2m_value, crop)
+            if generated_face:
+                crop = edited
+            else:
+                region = face_region(face.labels) if region is None else region
+                crop = tex.blend(crop, edited, region)
+            lo, hi = self.l2m.domains
+            notes.append(f"L2M-GAN {lo} / {hi} model (Yang et al. 2021)")
+        return EngineOutput(crop=crop, region=region, message="; ".join(notes))
+
+    def _l2m_render(self, face: FaceState, value: float, crop: np.ndarray) -> np.ndarray:
+        """One L2M generator pass on the face's cached codes, as a uint8 image of the crop's size.
+
+        ``crop`` is the image fed to the generator: the face itself, or the latent-direction edit
+        of it when both kinds of sliders are set (the codes stay the face's own, nothing is re-encoded).
+        """
+        import torch
+        from PIL import Image
+
+        from faceedit.models.l2m import edit_style
+
+        state = self.l2m_state(face)
+        x = state.x
+        if crop is not face.crop:
+            size = x.shape[-1]
+            small = np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))
+            x = (torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1).to(x.device)
+        s = edit_style(state.codes, self.l2m.alpha(state, value))
+        out = self._run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
+        img = ((out[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        side = face.crop.shape[0]
+        return img if img.shape[0] == side else np.asarray(Image.fromarray(img).resize((side, side), Image.BICUBIC))
 
     def edit_mask(self, face: FaceState, new_labels: np.ndarray) -> EngineOutput:
         """Redraw with the mask-guided generator, else pSp seg-to-face with the photo's fine styles."""
@@ -310,7 +437,7 @@ class GanEngine:
             return EngineOutput(crop=face.crop.copy(), labels=new.copy())
         size = face.crop.shape[0]
         if self.mask_guided is not None:
-            generated = self._mask_guided(face.crop, face.labels, new, face.crop)
+            generated = self._mask_guided(face, new)
             how = "mask-guided generator (Gu et al. 2019)"
         elif self.seg2face is not None:
             onehot = _one_hot(TO_CELEBAMASK[new], ENCODER_SIZE, self._device)
@@ -356,36 +483,47 @@ class GanEngine:
                             message=f"swapped by the {how}", cache=cache)
 
     # ------------------------------------------------------------------ mask-guided generator
-    def _mask_guided(self, crop: np.ndarray, labels: np.ndarray, new: np.ndarray, content: np.ndarray
-                     ) -> np.ndarray:
+    @staticmethod
+    def _helen_inputs(crop: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The generator's 256x256 image and Helen 11-class map (eyes and brows by image side)."""
+        s = MASK_GUIDED_SIZE
+        return (cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA),
+                cv2.resize(to_helen(labels), (s, s), interpolation=cv2.INTER_NEAREST))
+
+    def mask_guided_face(self, face: FaceState) -> Any:
+        """The face's prepared mask-guided state (component and background features), computed once per face."""
+        cache = face.cache.setdefault("gan", {})
+        if "mask_guided" not in cache:
+            cache["mask_guided"] = self._run(self.mask_guided.prepare, *self._helen_inputs(face.crop, face.labels))
+        return cache["mask_guided"]
+
+    def _from_256(self, img: Any, side: int) -> np.ndarray:
         from faceedit.imaging import from_tensor
 
-        s = 256
-        small = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
-        old_h = cv2.resize(TO_HELEN[labels], (s, s), interpolation=cv2.INTER_NEAREST)
-        new_h = cv2.resize(TO_HELEN[new], (s, s), interpolation=cv2.INTER_NEAREST)
-        small_c = cv2.resize(content, (s, s), interpolation=cv2.INTER_AREA)
-        img = self._run(self.mask_guided.edit, small, old_h, new_h, small_c)
-        return cv2.resize(from_tensor(img.float().cpu()), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        out = from_tensor(img.float().clamp(-1, 1).cpu())
+        return out if out.shape[0] == side else cv2.resize(out, (side, side), interpolation=cv2.INTER_LINEAR)
+
+    def _mask_guided(self, face: FaceState, new: np.ndarray) -> np.ndarray:
+        """The official edit (the face's components placed by the painted map, its own background), one G pass."""
+        prepared = self.mask_guided_face(face)
+        target = self._helen_inputs(face.crop, new)[1]
+        return self._from_256(self._run(self.mask_guided.generate, prepared, target), face.crop.shape[0])
 
     def _mask_guided_swap(self, face: FaceState, ref: FaceState, comps: tuple[str, ...]) -> np.ndarray:
-        from faceedit.imaging import from_tensor
+        """Official encode -> swap -> generate: the chosen parts' features from ``ref``, the rest and the
+        background from the face's cached state, placed by the face's own map."""
+        from faceedit.models.mask_guided import PreparedFace
 
-        s = 256
-
-        def prep(f: FaceState) -> tuple[np.ndarray, np.ndarray]:
-            return (cv2.resize(f.crop, (s, s), interpolation=cv2.INTER_AREA),
-                    cv2.resize(TO_HELEN[f.labels], (s, s), interpolation=cv2.INTER_NEAREST))
-
-        t_img, t_lab = prep(face)
-        r_img, r_lab = prep(ref)
-        feats = dict(self._run(self.mask_guided.encode, t_img, t_lab))
-        ref_feats = self._run(self.mask_guided.encode, r_img, r_lab)
+        prepared = self.mask_guided_face(face)
+        target = self._helen_inputs(face.crop, face.labels)[1]
+        ref_feats = self._run(self.mask_guided.encode, *self._helen_inputs(ref.crop, ref.labels))
+        feats = dict(prepared.features)
         for c in comps:
             for part in MASK_GUIDED_PARTS[c]:
                 feats[part] = ref_feats[part]
-        img = self._run(self.mask_guided.generate, feats, t_lab, t_img)
-        return cv2.resize(from_tensor(img.float().cpu()), face.crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        mixed = self._run(lambda: PreparedFace(feats, prepared.background,
+                                               self.mask_guided.G.project_components(feats)))
+        return self._from_256(self._run(self.mask_guided.generate, mixed, target), face.crop.shape[0])
 
 
 def _one_hot(labels: np.ndarray, size: int, device: Any) -> Any:
