@@ -210,4 +210,4 @@ def test_registry_entry_loads_the_official_file(official_file, tmp_path, monkeyp
     weights.clear_model_cache()
     assert isinstance(nets, L2MNets) and nets.fan is not None and nets.generator.w_hpf == 1
     editor = L2MEditor(nets)
-    assert editor.domains == ("domain_0", "domain_1")
+    assert editor.domains == ("not_smiling", "smiling")  # the manifest's (unverified) domain names
