@@ -301,7 +301,7 @@ def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ..
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
-        gr.update(choices=names, value=[]),
+        gr.update(choices=[n for n in names if not n.endswith(" (L2M)")], value=[]),  # L2M: no vector to keep
         *_session_sliders(session),
         (state.before_crop, state.before_crop),
     )
