@@ -121,28 +121,39 @@ def test_l2m_slider_runs_only_the_l2m_generator_and_pastes_back(monkeypatch, l2m
         s.set_attributes({L2M: 1.0}, conditions={L2M: ["smile"]})
 
 
-def test_the_l2m_checkpoint_alone_offers_its_slider(monkeypatch, l2m_nets, astronaut, tmp_path) -> None:
-    """Registry: l2m.celebahq present (and nothing else) -> the GAN engine serves attributes with its slider."""
+def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astronaut, tmp_path, shared_dir) -> None:
+    """The whole chain at the published size: a nets_ema file in the official layout (seeded, no FAN) imported
+    into the registry -> capabilities -> GanEngine.from_registry -> Session: the slider moves the face."""
+    import l2m_recipe
+
     from faceedit import directions as directions_module
     from faceedit import weights
 
-    nets, g_calls, e_calls = l2m_nets
-    monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path))
-    monkeypatch.setattr(weights, "local_path", lambda name: tmp_path if name == "l2m.celebahq" else None)
-    caps = weights.capabilities()
-    assert caps["attributes"] and not caps["invert"] and not caps["mask_edit"]
-    loaded: list[str] = []
-    monkeypatch.setattr(weights, "load_model", lambda name, device=None: loaded.append(name) or nets)
-    monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: None))
-    engine = GanEngine.from_registry()
-    assert loaded == ["l2m.celebahq"] and engine.encoder is None and engine.attribute_names() == [L2M]
-    monkeypatch.setitem(base._engines, "gan", engine)
+    layouts = shared_dir / "official-layouts" / "l2m"
+    ckpt = {"generator": l2m_recipe.weights("generator", layouts),
+            "style_encoder": l2m_recipe.weights("style_encoder", layouts)}
+    torch.save(ckpt, tmp_path / "100000_nets_ema.ckpt")
+    del ckpt
+    monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
+    weights.clear_model_cache()
+    weights.import_file(tmp_path / "100000_nets_ema.ckpt")  # found by its file name
+    caps = weights.capabilities()
+    assert caps["attributes"] and not caps["invert"] and not caps["mask_edit"] and not caps["swap"]
+    monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: None))
+    try:
+        engine = GanEngine.from_registry()
+    finally:
+        weights.clear_model_cache()
+    assert engine.encoder is None and engine.attribute_names() == [L2M]
+    assert engine.l2m.nets.generator.img_size == 256 and engine.l2m.nets.fan is None
+    g_calls, e_calls = Counter(engine.l2m.nets.generator), Counter(engine.l2m.nets.style_encoder)
+    monkeypatch.setitem(base._engines, "gan", engine)
     s = Session.from_photo(astronaut)
-    assert s.engines["attributes"] == "gan" and s.engines["mask_edit"] == "lite"
-    g_calls.n = e_calls.n = 0
+    assert s.engines == {"attributes": "gan", "mask_edit": "lite", "swap": "lite"} and e_calls.n == 1
     r = s.set_attributes({L2M: 1.0})
-    assert g_calls.n == 1 and e_calls.n == 0 and r.engine == "gan" and r.image.shape == astronaut.shape
+    assert (g_calls.n, e_calls.n) == (1, 1) and r.engine == "gan" and r.image.shape == astronaut.shape
+    assert np.any(r.image != astronaut, -1).sum() > 5000 and np.array_equal(r.image[:, :40], astronaut[:, :40])
 
 
 # ---------------------------------------------------------------------------- mask-guided generator (issue 12)
