@@ -637,6 +637,46 @@ def fold_batchnorm(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> 
     return weight.to(dtype).contiguous(), bias.to(dtype)
 
 
+#: Winograd F(2x2, 3x3) matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016):
+#: output tile = A^T [(G g G^T) * (B^T d B)] A for a 4x4 input tile d and a 3x3 kernel g.
+_WINOGRAD_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+
+
+def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
+    """3x3 kernels [K, C, 3, 3] -> their Winograd F(2x2, 3x3) transforms ``G g G^T`` as [16, K, C] (float64 math)."""
+    g = torch.tensor(_WINOGRAD_G, dtype=torch.float64, device=weight.device)
+    u = torch.einsum("ai,kcij,bj->abkc", g, weight.double(), g)
+    return u.reshape(16, *weight.shape[:2]).to(weight.dtype).contiguous()
+
+
+def winograd_conv3x3(xp: torch.Tensor, u: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``conv2d(xp, weight, bias)`` of a 3x3 kernel, stride 1, as Winograd F(2x2, 3x3): 16 matrix products of
+    [K, C] x [C, tiles] instead of 9 per output pair, 2.25x fewer multiplications, same result up to float rounding.
+
+    ``xp`` [1, C, H + 2, W + 2] (already padded, H and W even), ``u`` = :func:`winograd_weight` [16, K, C].
+    """
+    assert xp.shape[0] == 1 and xp.shape[2] % 2 == 0 and xp.shape[3] % 2 == 0, tuple(xp.shape)
+    x, (C, hp, wp) = xp[0], xp.shape[1:]
+    th, tw = (hp - 2) // 2, (wp - 2) // 2  # 2x2 output tiles
+    # input transform B^T d B, rows then columns, on strided views of the whole map
+    r = [x[:, k:k + 2 * th:2] for k in range(4)]  # [C, th, wp]
+    v = xp.new_empty(4, 4, C, th, tw)
+    for a, t in enumerate((r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3])):
+        c = [t[:, :, k:k + 2 * tw:2] for k in range(4)]
+        torch.sub(c[0], c[2], out=v[a, 0])
+        torch.add(c[1], c[2], out=v[a, 1])
+        torch.sub(c[2], c[1], out=v[a, 2])
+        torch.sub(c[1], c[3], out=v[a, 3])
+    m = torch.bmm(u, v.view(16, C, th * tw)).view(4, 4, -1, th, tw)  # [16 products, K, tiles]
+    # output transform A^T m A, rows then columns, written into the interleaved output
+    out = xp.new_empty(1, m.shape[2], 2 * th, 2 * tw)
+    b = bias.view(-1, 1, 1)
+    for i, s in enumerate((m[0] + m[1] + m[2], m[1] - m[2] - m[3])):
+        out[0, :, i::2, 0::2] = s[0] + s[1] + s[2] + b
+        out[0, :, i::2, 1::2] = s[1] - s[2] - s[3] + b
+    return out
+
+
 @dataclass(frozen=True)
 class FoldedGenerator:
     """``G``'s eval-mode weights for the app path, every BatchNorm folded into its conv (see
@@ -646,6 +686,7 @@ class FoldedGenerator:
     down: tuple[ConvWB, ...]  # mask encoder: 7x7 reflect, two 3x3 stride 2
     mask_share: torch.Tensor  # the mask's share of the fusion's 1x1 conv [256, 256, 1, 1] (bias: components')
     blocks: tuple[tuple[ConvWB, ConvWB], ...]  # residual blocks: (conv1 + BN, conv2 + BN)
+    winograd: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # the blocks' kernels as winograd_weight
     up: tuple[ConvWB, ...]  # two transposed convs + BN
     out: ConvWB  # the background decoder's 7x7 conv (no BN)
 
@@ -654,12 +695,14 @@ class FoldedGenerator:
         with torch.no_grad():
             ds, m, n_blocks = G.downsample_model, G.model, len(G.model) - 7
             n_mask = m[0].weight.shape[1] - G.part_nc * len(COMPONENTS)
+            blocks = tuple((fold_batchnorm(b.conv_block[1], b.conv_block[2]),
+                            fold_batchnorm(b.conv_block[5], b.conv_block[6])) for b in m[1:1 + n_blocks])
             return cls(
                 key=key,
                 down=(fold_batchnorm(ds[1], ds[2]), fold_batchnorm(ds[4], ds[5]), fold_batchnorm(ds[7], ds[8])),
                 mask_share=m[0].weight[:, :n_mask].contiguous(),
-                blocks=tuple((fold_batchnorm(b.conv_block[1], b.conv_block[2]),
-                              fold_batchnorm(b.conv_block[5], b.conv_block[6])) for b in m[1:1 + n_blocks]),
+                blocks=blocks,
+                winograd=tuple((winograd_weight(wb1[0]), winograd_weight(wb2[0])) for wb1, wb2 in blocks),
                 up=(fold_batchnorm(m[1 + n_blocks], m[2 + n_blocks]), fold_batchnorm(m[4 + n_blocks], m[5 + n_blocks])),
                 out=(G.bg_decoder[2].weight.detach(), G.bg_decoder[2].bias.detach()),
             )
@@ -744,9 +787,9 @@ class IncrementalGenerator:
         a["a2"] = F.conv2d(a["a1"], *wts.down[1], stride=2, padding=1).relu_()
         a["a3"] = F.conv2d(a["a2"], *wts.down[2], stride=2, padding=1).relu_()
         x = a["x0"] = F.conv2d(a["a3"], wts.mask_share).add_(component_input)
-        for k, (wb1, wb2) in enumerate(wts.blocks):
-            h = a[f"h{k}"] = F.conv2d(_reflect(x, 1), *wb1).relu_()
-            x = a[f"x{k + 1}"] = F.conv2d(_reflect(h, 1), *wb2).add_(x)
+        for k, ((wb1, wb2), (u1, u2)) in enumerate(zip(wts.blocks, wts.winograd, strict=True)):
+            h = a[f"h{k}"] = winograd_conv3x3(_reflect(x, 1), u1, wb1[1]).relu_()
+            x = a[f"x{k + 1}"] = winograd_conv3x3(_reflect(h, 1), u2, wb2[1]).add_(x)
         a["u1"] = F.conv_transpose2d(x, *wts.up[0], stride=2, padding=1).relu_()
         a["face"] = F.conv_transpose2d(a["u1"], *wts.up[1], stride=2, padding=1).relu_()
         bg = (lab == 0).unsqueeze(1).float() * self.background
