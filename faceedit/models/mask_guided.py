@@ -687,7 +687,7 @@ class FoldedGenerator:
     mask_share: torch.Tensor  # the mask's share of the fusion's 1x1 conv [256, 256, 1, 1] (bias: components')
     blocks: tuple[tuple[ConvWB, ConvWB], ...]  # residual blocks: (conv1 + BN, conv2 + BN)
     winograd: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # the blocks' kernels as winograd_weight
-    up: tuple[ConvWB, ...]  # two transposed convs + BN
+    up: tuple[ConvWB, ...]  # two transposed convs + BN, weights channels-last
     out: ConvWB  # the background decoder's 7x7 conv (no BN)
 
     @classmethod
@@ -703,7 +703,8 @@ class FoldedGenerator:
                 mask_share=m[0].weight[:, :n_mask].contiguous(),
                 blocks=blocks,
                 winograd=tuple((winograd_weight(wb1[0]), winograd_weight(wb2[0])) for wb1, wb2 in blocks),
-                up=(fold_batchnorm(m[1 + n_blocks], m[2 + n_blocks]), fold_batchnorm(m[4 + n_blocks], m[5 + n_blocks])),
+                up=tuple((w.contiguous(memory_format=torch.channels_last), b) for w, b in (
+                    fold_batchnorm(m[1 + n_blocks], m[2 + n_blocks]), fold_batchnorm(m[4 + n_blocks], m[5 + n_blocks]))),
                 out=(G.bg_decoder[2].weight.detach(), G.bg_decoder[2].bias.detach()),
             )
 
@@ -790,8 +791,9 @@ class IncrementalGenerator:
         for k, ((wb1, wb2), (u1, u2)) in enumerate(zip(wts.blocks, wts.winograd, strict=True)):
             h = a[f"h{k}"] = winograd_conv3x3(_reflect(x, 1), u1, wb1[1]).relu_()
             x = a[f"x{k + 1}"] = winograd_conv3x3(_reflect(h, 1), u2, wb2[1]).add_(x)
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast transposed conv wants NHWC
         a["u1"] = F.conv_transpose2d(x, *wts.up[0], stride=2, padding=1).relu_()
-        a["face"] = F.conv_transpose2d(a["u1"], *wts.up[1], stride=2, padding=1).relu_()
+        a["face"] = F.conv_transpose2d(a["u1"], *wts.up[1], stride=2, padding=1).relu_().contiguous()
         bg = (lab == 0).unsqueeze(1).float() * self.background
         a["e1"] = self.G.bg_decoder[0](torch.cat([a["face"], bg], 1))
         a["out"] = F.conv2d(_reflect(a["e1"], 3), *wts.out).tanh_()
