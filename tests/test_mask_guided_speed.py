@@ -73,3 +73,14 @@ def test_fast_path_equals_the_modules_and_follows_weight_changes(small):
     model.G.train()
     with pytest.raises(InvalidArgumentError, match="eval"):
         model.G.inference_weights()
+
+
+def test_a_model_built_under_inference_mode_still_gets_the_fast_path(small):
+    model, image, labels = small
+    state = model.state_dict()
+    with torch.inference_mode():  # parameters become inference tensors (no version counter)
+        fresh = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
+        fresh.load_state_dict(state)
+    fresh.eval()
+    fast = fresh.generate(fresh.prepare(image, labels), labels)
+    assert (fast - _module_pass(model, image, labels, labels)).abs().max().item() <= 1e-5

@@ -197,6 +197,11 @@ class ImageDecoder(nn.Module):
 # 2.-3. Mask-guided generator with background fusion (official ``EmbedGlobalBGGenerator``)
 
 
+def _version(t: torch.Tensor) -> int:
+    """In-place write counter of a tensor; -1 for inference tensors (they keep none)."""
+    return -1 if t.is_inference() else t._version
+
+
 class ResnetBlock(nn.Module):
     """x + (pad -> conv 3x3 -> BN -> ReLU -> pad -> conv 3x3 -> BN)(x)."""
 
@@ -293,7 +298,7 @@ class Generator(nn.Module):
         """
         if self.training:
             raise InvalidArgumentError("Folded BatchNorm weights are for inference: call .eval() first.")
-        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in (*self.parameters(), *self.buffers()))
+        key = tuple((t.data_ptr(), _version(t), t.device, t.dtype) for t in (*self.parameters(), *self.buffers()))
         cached = self.__dict__.get("_folded")
         if cached is None or cached.key != key:
             cached = FoldedGenerator.build(self, key)
