@@ -5,7 +5,8 @@ Three paths, same outputs (max abs difference printed):
               (style reconstruction and edit), background encoder twice;
   edit      - ``MaskGuidedEditor.edit``: encoders + decoders, G once;
   prepared  - the app path: the style face ``prepare``d once (features, background features, the
-              components' share of G's first conv cached), then ``generate(prepared, target)`` = one G pass;
+              components' share of G's first conv cached), then ``generate(prepared, target)`` = one G pass
+              on G's inference copy (BatchNorm folded into the convs, residual 3x3 convs as Winograd F(2x2, 3x3));
   stroke    - the app path for a 12x12 px brush stroke after a previous edit: only each layer's affected
               rectangle is recomputed (IncrementalGenerator).
 
