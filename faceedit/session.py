@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from faceedit.engines.base import (
+    ENGINE_NAMES,
     OPERATIONS,
     EditResult,
     Engine,
@@ -363,25 +364,33 @@ class Session:
             return self._paste(base.crop, None, structural_engine or engine, note)
         out = engine.attributes(base, values, conditions=conditions or {})
         message = "; ".join(m for m in (note, out.message) if m)
+        if out.engine is not None and out.engine != engine.name:  # e.g. lite sliders run for the GAN engine
+            name = out.engine
+            engine = get_engine(name) if name in ENGINE_NAMES else engine
+            return self._paste(out.crop, out.region, engine, message, name=name)
         return self._paste(out.crop, out.region, engine, message)
 
-    def _paste(self, crop: np.ndarray, region: np.ndarray | None, engine: Engine, message: str
-               ) -> tuple[EditResult, np.ndarray | None]:
-        """Paste an edited crop into the original photo where it differs from the original crop."""
+    def _paste(self, crop: np.ndarray, region: np.ndarray | None, engine: Engine, message: str,
+               name: str | None = None) -> tuple[EditResult, np.ndarray | None]:
+        """Paste an edited crop into the original photo where it differs from the original crop.
+
+        ``name`` overrides the engine name shown (e.g. ``gan+lite`` when both engines' sliders moved).
+        """
         from faceedit.align import paste_back
         from faceedit.engines.lite_texture import dilate, feather
 
+        name = name or engine.name
         if self.alignment is None:  # a generated face: the crop is the picture
-            return EditResult(crop.copy(), crop.copy(), engine.name, engine.device, message), None
+            return EditResult(crop.copy(), crop.copy(), name, engine.device, message), None
         changed = np.any(crop != self._initial_crop, axis=-1)
         if region is None:
             if not changed.any():
-                return EditResult(self.original.copy(), crop.copy(), engine.name, engine.device, message), None
+                return EditResult(self.original.copy(), crop.copy(), name, engine.device, message), None
             grow = max(2, round(PASTE_MARGIN * crop.shape[0] / 512))
             region = np.maximum(feather(dilate(changed, grow), grow / 2), dilate(changed, 1).astype(np.float32))
         region = np.clip(np.asarray(region, np.float32), 0.0, 1.0)
         image = paste_back(self.original, crop, self.alignment, region=region)
-        return EditResult(image, crop.copy(), engine.name, engine.device, message), region
+        return EditResult(image, crop.copy(), name, engine.device, message), region
 
     def _push(self, step: _Step) -> EditResult:
         del self._history[self._index + 1:]

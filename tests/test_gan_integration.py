@@ -145,7 +145,7 @@ def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astron
         engine = GanEngine.from_registry()
     finally:
         weights.clear_model_cache()
-    assert engine.encoder is None and engine.attribute_names() == [L2M]
+    assert engine.encoder is None and engine.attribute_names() == ["smile", "age", "pose", "pitch", L2M]
     assert engine.l2m.nets.generator.img_size == 256 and engine.l2m.nets.fan is None
     g_calls, e_calls = Counter(engine.l2m.nets.generator), Counter(engine.l2m.nets.style_encoder)
     monkeypatch.setitem(base._engines, "gan", engine)
@@ -154,6 +154,52 @@ def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astron
     r = s.set_attributes({L2M: 1.0})
     assert (g_calls.n, e_calls.n) == (1, 1) and r.engine == "gan" and r.image.shape == astronaut.shape
     assert np.any(r.image != astronaut, -1).sum() > 5000 and np.array_equal(r.image[:, :40], astronaut[:, :40])
+
+
+def test_l2m_alone_keeps_the_lite_sliders_beside_its_own(monkeypatch, l2m_nets, astronaut) -> None:
+    """Only the L2M checkpoint: the sliders are the lite engine's plus L2M's; each runs on its own model,
+    L2M first on the aligned crop, the lite warp on its output; 0 everywhere is the photo; undo is exact."""
+    from faceedit.engines.base import FaceState, get_engine
+    from faceedit.errors import UnsupportedEditError
+    from faceedit.ui import badge
+
+    nets, g_calls, e_calls = l2m_nets
+    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True})  # what l2m.celebahq alone gives
+    monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
+    monkeypatch.setitem(base._engines, "gan", GanEngine(device="cpu", l2m=nets))
+    s = Session.from_photo(astronaut)
+    assert s.engines["attributes"] == "gan"
+    assert s.attribute_names() == ["smile", "age", "pose", "pitch", L2M]
+    assert s.attribute_range("pose") == (-3.0, 3.0) and s.attribute_range(L2M) == (-2.0, 2.0)
+    g_calls.n = e_calls.n = 0
+
+    smile = s.set_attributes({"smile": 1.5})  # a lite slider: the lite engine alone, no L2M network
+    assert (g_calls.n, e_calls.n) == (0, 0) and smile.engine == "lite" and smile.device == "cpu"
+    alone = Session.from_photo(astronaut, engine="lite").set_attributes({"smile": 1.5})
+    assert np.array_equal(smile.image, alone.image) and "L2M" not in smile.message
+
+    l2m = s.set_attributes({"smile": 0.0, L2M: 1.0})  # the L2M slider: its generator once, no style encoder
+    assert (g_calls.n, e_calls.n) == (1, 0) and l2m.engine == "gan"
+    assert "L2M-GAN" in l2m.message and "lite" not in l2m.message
+
+    both = s.set_attributes({"smile": 1.5})  # L2M stays at 1 (its image cached), the lite warp on top
+    assert (g_calls.n, e_calls.n) == (1, 0)
+    assert both.engine == "gan+lite" and "L2M-GAN" in both.message and "lite engine smile" in both.message
+    assert "gan+lite engines" in badge(both.engine, both.device, both.message)
+    on_l2m = FaceState(crop=l2m.crop, labels=s.initial_labels, landmarks=s._history[0].base.landmarks)
+    assert np.array_equal(both.crop, get_engine("lite").attributes(on_l2m, {"smile": 1.5}).crop)  # the order
+    assert not np.array_equal(both.image, l2m.image) and not np.array_equal(both.image, smile.image)
+    turned = s.set_attributes({"pose": 1.0, L2M: -1.0})
+    assert (g_calls.n, e_calls.n) == (2, 0) and turned.engine == "gan+lite" and "pose" in turned.message
+
+    zero = s.set_attributes({"smile": 0.0, "pose": 0.0, L2M: 0.0})
+    assert np.array_equal(zero.image, astronaut) and g_calls.n == 2  # 0 everywhere: the photo, bit for bit
+    assert np.array_equal(s.undo().image, turned.image) and np.array_equal(s.undo().image, both.image)
+    assert np.array_equal(s.redo().image, turned.image) and g_calls.n == 2
+    with pytest.raises(InvalidArgumentError, match="-3..3"):
+        s.set_attributes({"age": 3.5})
+    with pytest.raises(UnsupportedEditError, match="no conditions"):
+        s.set_attributes({"smile": 1.0}, conditions={"smile": ["age"]})
 
 
 # ---------------------------------------------------------------------------- mask-guided generator (issue 12)

@@ -69,6 +69,7 @@ class EngineOutput:
     labels: np.ndarray | None = None  # the label map of the edited crop, when the edit changed it
     region: np.ndarray | None = None  # (S, S) float32 in [0, 1]: where the edit may show; None = where it changed
     cache: dict[str, Any] | None = None  # engine data already known for the edited face (e.g. its W+)
+    engine: str | None = None  # who made it when not (only) the called engine, e.g. "lite" or "gan+lite"
 
 
 @runtime_checkable

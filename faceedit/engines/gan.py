@@ -15,6 +15,12 @@ is blended into the crop over the feathered face + hair region.
   encoder runs once per face (``s1, s2, s3`` and the high-pass masks cached in
   ``face.cache["gan"]["l2m"]``); a slider move runs only the L2M generator on
   ``s1 + s2 + alpha (s3 - s2)``, and its image is blended over the face + hair region.
+* Without W+ sliders (no encoder / direction files, e.g. the L2M checkpoint alone) the engine
+  offers the lite engine's sliders (smile, age, pose, pitch) beside the L2M one, so the user
+  keeps them.  Order when both move: the L2M generator on the aligned crop first (the input its
+  codes and masks were computed on), then the lite warp on its output (so a pose turn moves the
+  L2M-edited face as a whole).  The last L2M image is cached per face, so moving a lite slider
+  runs no L2M generator; a lite-only result is reported as the lite engine's.
 * Mask edit and swap with the mask-guided generator use its cached app path: the face's
   component and background features are prepared once per face
   (``face.cache["gan"]["mask_guided"]``), so an edit runs one (incremental) ``G`` pass.
@@ -180,12 +186,23 @@ class GanEngine:
         return Direction(self.l2m_name, np.zeros((1, 1), np.float32), kind="l2m", source="l2m.celebahq",
                          metadata={"domains": f"{lo} / {hi}", "model": "L2M-GAN (Yang et al., CVPR 2021)"})
 
+    def _lite_names(self) -> list[str]:
+        """The lite engine's sliders, offered (and run by the lite engine) when there are no W+ sliders."""
+        from faceedit.engines.lite import ATTRIBUTES
+
+        return [] if self._vector_names() else list(ATTRIBUTES)
+
     def attribute_names(self) -> list[str]:
-        """The slider names: the library's latent directions, then the L2M-GAN slider."""
-        return self._vector_names() + ([self.l2m_name] if self.l2m is not None else [])
+        """The slider names: the latent directions (else the lite engine's), then the L2M-GAN slider."""
+        names = self._vector_names() or self._lite_names()
+        return names + ([self.l2m_name] if self.l2m is not None else [])
 
     def attribute_range(self, name: str) -> tuple[float, float]:
         """Latent directions span -3..3 direction units; an L2M slider -2..2 (1 = the published edit)."""
+        if name in self._lite_names():
+            from faceedit.engines.base import get_engine
+
+            return get_engine("lite").attribute_range(name)
         return L2M_RANGE if name == self.l2m_name else ATTRIBUTE_RANGE
 
     def check_values(self, values: dict[str, float]) -> dict[str, float]:
@@ -366,18 +383,23 @@ class GanEngine:
         ``conditions`` maps a slider to directions it must not change (InterfaceGAN's
         conditional manipulation, :meth:`DirectionLibrary.conditioned`).  A non-zero L2M
         slider then runs the L2M generator once on that result with the face's cached codes.
+        Lite sliders (offered without W+ sliders) run last, on that result, by the lite engine.
         """
         from faceedit.align import face_region
 
         v = self.check_values(values)
         if all(x == 0 for x in v.values()):
             return EngineOutput(crop=face.crop.copy())
+        lite_v = {k: v.pop(k) for k in self._lite_names() if k in v}
         conds = {k: list(c) for k, c in (conditions or {}).items() if c}
         for k, c in conds.items():
             self.check_values({k: 0.0, **dict.fromkeys(c, 0.0)})  # names must be known
             if self.l2m_name in (k, *c):
                 raise InvalidArgumentError("An L2M-GAN slider is a model, not a latent direction: it cannot be "
                                            "conditioned or used as a condition.")
+            if set(self._lite_names()) & {k, *c}:
+                raise UnsupportedEditError("Conditional editing (e.g. smile while keeping age) works on GAN latent "
+                                           "directions; the lite engine's sliders take no conditions.")
         l2m_value = v.pop(self.l2m_name, 0.0) if self.l2m is not None else 0.0
         generated_face = bool(face.cache.get("gan", {}).get("generated"))
         crop, region, notes = face.crop, None, []
@@ -391,15 +413,49 @@ class GanEngine:
                 crop = tex.blend(face.crop, generated, region)
             notes.append("StyleGAN2 latent directions")
         if l2m_value != 0:
-            edited = self._l2m_render(face, l2m_value, crop)
-            if generated_face:
-                crop = edited
-            else:
-                region = face_region(face.labels) if region is None else region
-                crop = tex.blend(crop, edited, region)
+            crop, region = self._l2m_blend(face, l2m_value, crop, region, generated_face, reuse=not notes)
             lo, hi = self.l2m.domains
             notes.append(f"L2M-GAN {lo} / {hi} model (Yang et al. 2021)")
+        if any(x != 0 for x in lite_v.values()):
+            return self._lite_on_top(face, crop, lite_v, conds, notes)
         return EngineOutput(crop=crop, region=region, message="; ".join(notes))
+
+    def _l2m_blend(self, face: FaceState, value: float, crop: np.ndarray, region: np.ndarray | None,
+                   generated_face: bool, reuse: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The L2M edit of ``crop`` blended over the face + hair region.
+
+        With ``reuse`` (the L2M generator runs on the face's own crop) the last result is cached
+        per face and value, so moving only lite sliders does not rerun the L2M generator.
+        """
+        from faceedit.align import face_region
+
+        cache = face.cache.setdefault("gan", {})
+        hit = cache.get("l2m_last")
+        if reuse and hit is not None and hit[0] == value:
+            return hit[1], hit[2]
+        edited = self._l2m_render(face, value, crop)
+        if generated_face:
+            out = (edited, region)
+        else:
+            region = face_region(face.labels) if region is None else region
+            out = (tex.blend(crop, edited, region), region)
+        if reuse:
+            cache["l2m_last"] = (value, *out)
+        return out
+
+    def _lite_on_top(self, face: FaceState, crop: np.ndarray, values: dict[str, float],
+                     conds: dict[str, list[str]], notes: list[str]) -> EngineOutput:
+        """The lite engine's sliders applied to ``crop`` (the face, or its L2M edit) with the face's mesh."""
+        from faceedit.engines.base import get_engine
+
+        lite = get_engine("lite")
+        on = FaceState(crop=np.ascontiguousarray(crop), labels=face.labels, landmarks=face.landmarks)
+        out = lite.attributes(on, values, conditions={k: tuple(c) for k, c in conds.items()} or None)
+        moved = ", ".join(k for k, x in values.items() if x != 0)
+        lite_note = f"lite engine {moved} (classical warp" + (", after L2M-GAN)" if notes else ")")
+        message = "; ".join([*notes, lite_note, *([out.message] if out.message else [])])
+        # region None: the session pastes wherever the crop changed (a pose turn may move pixels off the face)
+        return EngineOutput(crop=out.crop, message=message, engine="gan+lite" if notes else "lite")
 
     def _l2m_render(self, face: FaceState, value: float, crop: np.ndarray) -> np.ndarray:
         """One L2M generator pass on the face's cached codes, as a uint8 image of the crop's size.
