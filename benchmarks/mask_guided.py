@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from faceedit.models import mask_guided as mg
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import min_wall_cpu  # noqa: E402
+from faceedit.models import mask_guided as mg  # noqa: E402
 
 
 def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,16 +41,6 @@ def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
     lab[((y - 178) / 8) ** 2 + ((x - 128) / 30) ** 2 <= 1] = 7
     img = np.random.default_rng(seed).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     return img, lab
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return min(walls), min(cpus)
 
 
 def main() -> None:
@@ -90,7 +85,7 @@ def main() -> None:
     outs["stroke"] = brush()  # the stroke path's output for `target`, compared below
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256, {platform.processor() or platform.machine()}")
     for name, fn in paths.items():
-        wall, cpu = _time(fn, args.repeats)
+        wall, cpu = min_wall_cpu(fn, args.repeats)
         diff = (outs[name] - outs["official"]).abs().max().item()
         print(f"{name:9s} wall {wall:6.3f} s   cpu {cpu:6.3f} s   max|out - official| {diff:.1e}")
     t0 = time.perf_counter()
