@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -45,3 +46,15 @@ def min_wall_cpu(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         walls.append(time.perf_counter() - w)
         cpus.append(time.process_time() - c)
     return min(walls), min(cpus)
+
+
+def threads_and_repeats(description: str) -> argparse.Namespace:
+    """Parse ``--threads`` (default 2) and ``--repeats`` (default 5) and set torch's thread count."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

@@ -12,7 +12,6 @@ Each figure: one warm-up, then the median of ``--repeats`` calls.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import median_time  # noqa: E402
+from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
 from faceedit.engines import base  # noqa: E402
 from faceedit.engines.gan import GanEngine  # noqa: E402
 from faceedit.engines.lite_texture import dilate  # noqa: E402
@@ -34,11 +33,7 @@ from faceedit.session import Session  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     torch.manual_seed(0)
     from skimage import data
 

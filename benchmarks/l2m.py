@@ -8,7 +8,6 @@ forwards under ``torch.inference_mode()``. Also times one slider move of :class:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import median_time  # noqa: E402
+from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
 from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder  # noqa: E402
 from faceedit.models.wing import FAN  # noqa: E402
 
@@ -45,11 +44,7 @@ def cases() -> dict[str, Callable[[], object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256")
     for name, fn in cases().items():
         with torch.inference_mode():

@@ -16,7 +16,6 @@ depend on their values); wall-clock and process CPU time, minimum over the repea
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -27,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import min_wall_cpu  # noqa: E402
+from benchmarks._timing import min_wall_cpu, threads_and_repeats  # noqa: E402
 from faceedit.models import mask_guided as mg  # noqa: E402
 
 
@@ -44,11 +43,7 @@ def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     torch.manual_seed(0)
     model = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False).eval().requires_grad_(False)
     image, labels = _face(0)
