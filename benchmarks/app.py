@@ -11,38 +11,21 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
+import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import median_time  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "assets" / "grace_hopper.jpg"
 REFERENCE = REPO / "assets" / "astronaut.png"
-
-
-def _median(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _median_then(fn: Callable[[], object], after: Callable[[], object], repeat: int) -> float:
-    """Median time of ``fn``, running the untimed ``after`` (e.g. undo) after each call."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-        after()
-    return statistics.median(times)
 
 
 def _lip_layer(path: Path) -> str:
@@ -80,8 +63,8 @@ def main() -> None:
         new_labels = painted_labels({"layers": [np.asarray(Image.open(paint))]}, session.labels)
 
         rows = []
-        api = _median(lambda: client.predict(handle_file(str(PHOTO)), api_name="/parse"), args.repeat)
-        direct = _median(lambda: Session.from_photo(str(PHOTO), engine="lite"), args.repeat)
+        api = median_time(lambda: client.predict(handle_file(str(PHOTO)), api_name="/parse"), args.repeat)
+        direct = median_time(lambda: Session.from_photo(str(PHOTO), engine="lite"), args.repeat)
         rows.append(("parse (open photo)", api, direct))
 
         def slider(value: float) -> Callable[[], object]:
@@ -90,27 +73,27 @@ def main() -> None:
             return lambda: client.predict(*values, api_name="/attributes")
 
         flip = iter([1.5, -1.5] * args.repeat)
-        api = _median(lambda: slider(next(flip))(), args.repeat)
+        api = median_time(lambda: slider(next(flip))(), args.repeat)
         flip2 = iter([1.5, -1.5] * args.repeat)
-        direct = _median(lambda: session.set_attributes({"smile": next(flip2)}), args.repeat)
+        direct = median_time(lambda: session.set_attributes({"smile": next(flip2)}), args.repeat)
         rows.append(("attributes (smile ±1.5)", api, direct))
 
         editor = {"background": None, "layers": [handle_file(paint)], "composite": None}
-        api = _median_then(lambda: client.predict(editor, api_name="/edit_mask"),
-                           lambda: client.predict(api_name="/undo"), args.repeat)
-        direct = _median_then(lambda: session.edit_mask(new_labels), session.undo, args.repeat)
+        api = median_time(lambda: client.predict(editor, api_name="/edit_mask"), args.repeat,
+                          after=lambda: client.predict(api_name="/undo"))
+        direct = median_time(lambda: session.edit_mask(new_labels), args.repeat, after=session.undo)
         rows.append(("edit_mask (larger lower lip)", api, direct))
 
-        api = _median(lambda: client.predict(handle_file(str(REFERENCE)), ["eyes", "mouth"], api_name="/swap"),
-                      args.repeat)
-        direct = _median(lambda: session.swap(str(REFERENCE), ["eyes", "mouth"]), args.repeat)
+        api = median_time(lambda: client.predict(handle_file(str(REFERENCE)), ["eyes", "mouth"], api_name="/swap"),
+                          args.repeat)
+        direct = median_time(lambda: session.swap(str(REFERENCE), ["eyes", "mouth"]), args.repeat)
         rows.append(("swap (eyes, mouth)", api, direct))
 
-        api = _median(lambda: client.predict(api_name="/undo"), args.repeat)
-        direct = _median(session.undo, args.repeat)
+        api = median_time(lambda: client.predict(api_name="/undo"), args.repeat)
+        direct = median_time(session.undo, args.repeat)
         rows.append(("undo", api, direct))
 
-        api = _median(lambda: client.predict("smile", api_name="/animate"), max(1, args.repeat // 2))
+        api = median_time(lambda: client.predict("smile", api_name="/animate"), max(1, args.repeat // 2))
         rows.append(("animate (9-frame GIF of smile)", api, float("nan")))
     finally:
         demo.close()

@@ -6,18 +6,16 @@ Run: ``python benchmarks/directions.py`` (CPU; set ``torch.set_num_threads`` wit
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _time(fn, repeat: int) -> float:
-    fn()  # warm up
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t0) / repeat
+from benchmarks._timing import mean_time  # noqa: E402
 
 
 def main() -> None:
@@ -46,18 +44,18 @@ def main() -> None:
     lib = DirectionLibrary(dirs)
     for batch in (1, 8):
         w = torch.randn(batch, 18, 512)
-        dt = _time(lambda w=w: lib.apply(w, {"d0": 1.0, "d1": -2.0, "d2": 0.5}), 200)
+        dt = mean_time(lambda w=w: lib.apply(w, {"d0": 1.0, "d1": -2.0, "d2": 0.5}), 200)
         print(f"DirectionLibrary.apply, 3 directions, batch {batch}: {dt * 1e6:.0f} us")
     n1, conds = rng.standard_normal((1, 512)), [rng.standard_normal((1, 512)) for _ in range(3)]
     for k in (1, 2, 3):
-        dt = _time(lambda k=k: project_boundary(n1, *conds[:k]), 200)
+        dt = mean_time(lambda k=k: project_boundary(n1, *conds[:k]), 200)
         print(f"project_boundary, {k} condition(s): {dt * 1e6:.0f} us")
     img = np.ascontiguousarray(data.astronaut())
     for side in (256, 512, 1024):
         import cv2
 
         im = cv2.resize(img, (side, side))
-        dt = _time(lambda im=im: smile_score(im), 5)
+        dt = mean_time(lambda im=im: smile_score(im), 5)
         print(f"smile_score on {side}x{side}: {dt * 1e3:.0f} ms")
 
 

@@ -13,20 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from benchmarks._timing import median_time  # noqa: E402
 
 
 def lite(repeat: int) -> list[tuple[str, float]]:
@@ -43,21 +37,21 @@ def lite(repeat: int) -> list[tuple[str, float]]:
     with cbook.get_sample_data("grace_hopper.jpg") as f:
         reference = np.asarray(Image.open(f).convert("RGB")).copy()
     Session.from_photo(photo, engine="lite")  # warm MediaPipe up
-    rows = [("open photo (detect, align 512, parse)", _time(lambda: Session.from_photo(photo, engine="lite"), repeat))]
+    rows = [("open photo (detect, align 512, parse)", median_time(lambda: Session.from_photo(photo, engine="lite"), repeat))]
     s = Session.from_photo(photo, engine="lite")
     for values in ({"smile": 2.0}, {"pose": 1.5}, {"pitch": -1.0}, {"age": 2.5}, {"age": -2.5},
                    {"smile": 1.5, "pose": -1.0, "age": 1.0}):
         label = "sliders " + ", ".join(f"{k}={v:g}" for k, v in values.items())
-        rows.append((label, _time(lambda v=values: s.set_attributes({**dict.fromkeys(s.values, 0.0), **v}), repeat)))
+        rows.append((label, median_time(lambda v=values: s.set_attributes({**dict.fromkeys(s.values, 0.0), **v}), repeat)))
     s.set_attributes(dict.fromkeys(s.values, 0.0))
     lips = s.labels.copy()
     lips[dilate(np.isin(s.labels, COMPONENTS["mouth"]), 6) & (s.labels == INDEX["skin"])] = INDEX["l_lip"]
     hair = s.labels.copy()
     hair[dilate(s.labels == INDEX["hair"], 20) & (s.labels == INDEX["background"])] = INDEX["hair"]
     for label, new in (("mask edit: lips grown 6 px", lips), ("mask edit: hair grown 20 px", hair)):
-        rows.append((label, _time(lambda n=new: (s.edit_mask(n), s.undo()), repeat)))
+        rows.append((label, median_time(lambda n=new: (s.edit_mask(n), s.undo()), repeat)))
     rows.append(("swap eyes+mouth (incl. aligning + parsing the reference)",
-                 _time(lambda: (s.swap(reference, ["eyes", "mouth"]), s.undo()), repeat)))
+                 median_time(lambda: (s.swap(reference, ["eyes", "mouth"]), s.undo()), repeat)))
     return rows
 
 
@@ -72,7 +66,7 @@ def gan(size: int, repeat: int) -> list[tuple[str, float]]:
     w = g.mean_latent(256).expand(1, g.n_latent, 512).clone()
     with torch.inference_mode():
         g.synthesis(w)
-        t = _time(lambda: g.synthesis(w), repeat)
+        t = median_time(lambda: g.synthesis(w), repeat)
     return [(f"GAN slider move: StyleGAN2 {size} px synthesis from cached W+ (fp32)", t)]
 
 

@@ -12,7 +12,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks._timing import timings  # noqa: E402
 from faceedit.align import align_face, face_region, paste_back  # noqa: E402
 from faceedit.imaging import load_image  # noqa: E402
 from faceedit.landmarks import detect_faces, segment_person  # noqa: E402
@@ -29,12 +29,8 @@ from faceedit.parsing.landmark import LandmarkParser, central_face  # noqa: E402
 
 
 def timeit(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    fn()  # warm-up (graph construction, caches)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    """Median and minimum milliseconds per call, after one warm-up call (graph construction, caches)."""
+    times = timings(fn, repeat, warmup=True)
     return statistics.median(times) * 1000, min(times) * 1000
 
 

@@ -12,11 +12,9 @@ Each figure: one warm-up, then the median of ``--repeats`` calls.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
 from faceedit.engines import base  # noqa: E402
 from faceedit.engines.gan import GanEngine  # noqa: E402
 from faceedit.engines.lite_texture import dilate  # noqa: E402
@@ -33,23 +32,8 @@ from faceedit.models.mask_guided import MaskGuidedEditor  # noqa: E402
 from faceedit.session import Session  # noqa: E402
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Seconds per call: one warm-up, then the median of ``repeats`` calls."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     torch.manual_seed(0)
     from skimage import data
 
@@ -63,11 +47,11 @@ def main() -> None:
     rows: list[tuple[str, float]] = []
 
     rows.append(("open photo (detect, align 512, parse, L2M style encoder)",
-                 median_time(lambda: Session.from_photo(photo, engine="gan"), args.repeats)))
+                 median_time(lambda: Session.from_photo(photo, engine="gan"), args.repeats, warmup=True)))
     s = Session.from_photo(photo, engine="gan")
     values = iter(np.linspace(-1.5, 1.5, 64))
     rows.append((f"L2M slider move ({name}): generator + paste-back",
-                 median_time(lambda: s.set_attributes({name: float(next(values))}), args.repeats)))
+                 median_time(lambda: s.set_attributes({name: float(next(values))}), args.repeats, warmup=True)))
     lips = np.isin(s.labels, COMPONENTS["mouth"])
     grow = iter(range(2, 40))
 
@@ -96,7 +80,7 @@ def main() -> None:
     s.edit_mask(painted())
     s.undo()
     rows.append(("later mask edit of the same face: one incremental G pass (+ mesh re-detection)",
-                 median_time(later_edit, args.repeats)))
+                 median_time(later_edit, args.repeats, warmup=True)))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU, batch 1")
     for label, sec in rows:
         print(f"| {label} | {sec * 1000:.0f} ms |")

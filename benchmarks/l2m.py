@@ -8,10 +8,7 @@ forwards under ``torch.inference_mode()``. Also times one slider move of :class:
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,20 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
 from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder  # noqa: E402
 from faceedit.models.wing import FAN  # noqa: E402
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Seconds per call: one warm-up, then the median of ``repeats`` calls."""
-    with torch.inference_mode():
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def cases() -> dict[str, Callable[[], object]]:
@@ -58,14 +44,12 @@ def cases() -> dict[str, Callable[[], object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256")
     for name, fn in cases().items():
-        print(f"{name:34s} {median_time(fn, args.repeats):.3f} s")
+        with torch.inference_mode():
+            seconds = median_time(fn, args.repeats, warmup=True)
+        print(f"{name:34s} {seconds:.3f} s")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,18 @@ depend on their values); wall-clock and process CPU time, minimum over the repea
 
 from __future__ import annotations
 
-import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from faceedit.models import mask_guided as mg
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import min_wall_cpu, threads_and_repeats  # noqa: E402
+from faceedit.models import mask_guided as mg  # noqa: E402
 
 
 def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,22 +42,8 @@ def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return img, lab
 
 
-def _time(fn, repeats: int) -> tuple[float, float]:
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return min(walls), min(cpus)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = threads_and_repeats(__doc__.splitlines()[0])
     torch.manual_seed(0)
     model = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False).eval().requires_grad_(False)
     image, labels = _face(0)
@@ -90,7 +80,7 @@ def main() -> None:
     outs["stroke"] = brush()  # the stroke path's output for `target`, compared below
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, 256x256, {platform.processor() or platform.machine()}")
     for name, fn in paths.items():
-        wall, cpu = _time(fn, args.repeats)
+        wall, cpu = min_wall_cpu(fn, args.repeats)
         diff = (outs[name] - outs["official"]).abs().max().item()
         print(f"{name:9s} wall {wall:6.3f} s   cpu {cpu:6.3f} s   max|out - official| {diff:.1e}")
     t0 = time.perf_counter()

@@ -48,6 +48,18 @@ def bench(fns: dict[str, Callable[[], torch.Tensor]], repeats: int, device: str)
     return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
+def _bench_and_compare(fns: dict[str, Callable[[], torch.Tensor]], repeats: int,
+                       device: str) -> tuple[dict[str, tuple[float, float]], str]:
+    """:func:`bench` under inference mode, plus the max abs (and relative) difference faceedit vs official."""
+    with torch.inference_mode():
+        res = bench(fns, repeats, device)
+        diff = ""
+        if "official" in fns:
+            a, b = fns["faceedit"]().float(), fns["official"]().float()
+            diff = f"{(a - b).abs().max().item():.2e} (rel {((a - b).abs().max() / b.abs().max()).item():.1e})"
+    return res, diff
+
+
 def _import_official(path: str, module: str):
     for name in [m for m in sys.modules if m in ("model", "op", "models", "configs") or m.split(".")[0] in
                  ("op", "models", "configs")]:
@@ -85,12 +97,7 @@ def run_generator(size: int, args, rows: list[str]) -> None:
         theirs.load_state_dict(ours.state_dict())
         theirs = theirs.to(dev, dtype)
         fns["official"] = lambda: theirs([w], input_is_latent=True, randomize_noise=False)[0]
-    with torch.inference_mode():
-        res = bench(fns, args.repeats, dev)
-        diff = ""
-        if "official" in fns:
-            a, b = fns["faceedit"]().float(), fns["official"]().float()
-            diff = f"{(a - b).abs().max().item():.2e} (rel {((a - b).abs().max() / b.abs().max()).item():.1e})"
+    res, diff = _bench_and_compare(fns, args.repeats, dev)
     _report(f"StyleGAN2 generator {size}² cm2 (W+ → image)", res, diff, rows)
 
 
@@ -111,12 +118,7 @@ def run_encoder(kind: str, args, rows: list[str]) -> None:
         theirs.load_state_dict(ours.state_dict())
         theirs = theirs.eval().requires_grad_(False).to(dev, dtype)
         fns["official"] = lambda: theirs(x)
-    with torch.inference_mode():
-        res = bench(fns, args.repeats, dev)
-        diff = ""
-        if "official" in fns:
-            a, b = fns["faceedit"]().float(), fns["official"]().float()
-            diff = f"{(a - b).abs().max().item():.2e} (rel {((a - b).abs().max() / b.abs().max()).item():.1e})"
+    res, diff = _bench_and_compare(fns, args.repeats, dev)
     _report(f"{'pSp GradualStyleEncoder' if kind == 'psp' else 'e4e Encoder4Editing'} 256² → 18×512", res, diff,
             rows)
 

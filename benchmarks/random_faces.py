@@ -8,18 +8,16 @@ weights needed): timings depend on the shape only.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _time(fn, repeat: int) -> float:
-    fn()  # warm up
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t0) / repeat
+from benchmarks._timing import mean_time  # noqa: E402
 
 
 def main() -> None:
@@ -49,15 +47,15 @@ def main() -> None:
     t0 = time.perf_counter()
     gan.mean_latent()
     rows = [("mean latent (4096 samples, once per generator)", time.perf_counter() - t0)]
-    rows.append(("seed → W+ (z, mapping, truncation)", _time(lambda: gan.sample(42, 0.7), 10)))
+    rows.append(("seed → W+ (z, mapping, truncation)", mean_time(lambda: gan.sample(42, 0.7), 10)))
     t0 = time.perf_counter()
     s = Session.from_seed(42, truncation=0.7)
     rows.append(("Session.from_seed (face + parse + landmarks)", time.perf_counter() - t0))
     values = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
-    rows.append(("slider move", _time(lambda: s.set_attributes({"smile": next(values)}), args.repeat)))
+    rows.append(("slider move", mean_time(lambda: s.set_attributes({"smile": next(values)}), args.repeat)))
     more = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
     rows.append(("conditional slider move (smile, keep age)",
-                 _time(lambda: s.set_attributes({"smile": next(more)}, {"smile": ["age"]}), args.repeat)))
+                 mean_time(lambda: s.set_attributes({"smile": next(more)}, {"smile": ["age"]}), args.repeat)))
     t0 = time.perf_counter()
     rf.contact_sheet(gan, [1, 2], cols=2)
     rows.append(("contact sheet, per tile", (time.perf_counter() - t0) / 2))

@@ -220,7 +220,8 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     arr = np.asarray(img)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise InvalidImageError(f"to_tensor expects an (H, W, 3) uint8 image; got {arr.dtype} {arr.shape}.")
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
+    arr = np.ascontiguousarray(arr) if arr.flags.writeable else arr.copy()  # e.g. np.asarray(PIL image)
+    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
     return t.to(torch.float32).div_(127.5).sub_(1.0)
 
 

@@ -56,3 +56,15 @@ def app_url():
         yield demo.local_url
     finally:
         demo.close()
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny networks run many small ops, and one thread runs them faster
+    (no OpenMP wake-up costs) without fighting other processes for cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

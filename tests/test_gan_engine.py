@@ -8,11 +8,10 @@ its calls, so the tests see what a slider move, a mask edit and a swap run.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
+from helpers import CountingGenerator, run_in_threads
 from torch import nn
 
 from faceedit.directions import Direction, DirectionLibrary
@@ -21,21 +20,10 @@ from faceedit.engines.gan import GanEngine
 from faceedit.engines.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import COMPONENTS, INDEX
-from faceedit.models.stylegan2 import Generator
 from faceedit.session import Session
 
 STYLE_DIM = 64
 SIZE = 16
-
-
-class CountingGenerator(Generator):
-    """StyleGAN2 that counts its synthesis calls."""
-
-    calls = 0
-
-    def synthesis(self, w_plus, *args, **kwargs):  # type: ignore[override]
-        type(self).calls += 1
-        return super().synthesis(w_plus, *args, **kwargs)
 
 
 class SmallEncoder(nn.Module):
@@ -113,11 +101,7 @@ def test_two_sessions_in_threads_do_not_mix_state(gan, networks, astronaut) -> N
         for _ in range(3):
             results[i] = sessions[i].set_attributes(values[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 2)
     for i in range(2):
         assert np.array_equal(results[i].image, expected[i])
         assert sessions[i].values == values[i]

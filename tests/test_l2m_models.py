@@ -116,15 +116,6 @@ def test_unsafe_pickle_is_refused(tmp_path):
 # ---- slider editing on a tiny model ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks run faster on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> L2MNets:
     torch.manual_seed(0)

@@ -21,14 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["--img_size", "32", "--style_dim", "8", "--max_conv_dim", "32", "--base_dim", "8", "--batch_size", "2",
         "--num_workers", "0"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run faster on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

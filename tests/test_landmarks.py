@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 import pytest
+from helpers import run_in_threads
 
 from faceedit import landmarks as L
 from faceedit.errors import FaceIndexError, InvalidArgumentError, NoFaceFoundError
@@ -126,11 +125,7 @@ def test_concurrent_calls_are_serialised_and_agree(astronaut, astronaut_faces):
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     assert not errors
     for lm in out:
         np.testing.assert_allclose(lm, astronaut_faces[0].landmarks, atol=1e-3)

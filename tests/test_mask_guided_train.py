@@ -25,14 +25,7 @@ from faceedit.train import mask_guided as tr
 REPO = Path(__file__).resolve().parents[1]
 DIV = 32  # narrow networks: the recipe, shapes at 256x256 and file layout are the official ones
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The narrow networks run many small ops: one thread avoids OpenMP wake-up costs (3-10x faster)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

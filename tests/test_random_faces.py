@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import CountingGenerator
 from PIL import Image
 
 from faceedit import random_faces as rf
@@ -18,21 +19,10 @@ from faceedit.directions import Direction, DirectionLibrary
 from faceedit.engines import base
 from faceedit.engines.gan import GanEngine
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
-from faceedit.models.stylegan2 import Generator
 from faceedit.session import Session
 
 SIZE = 16
 STYLE_DIM = 64
-
-
-class CountingGenerator(Generator):
-    """StyleGAN2 that counts its synthesis calls."""
-
-    calls = 0
-
-    def synthesis(self, w_plus, *args, **kwargs):  # type: ignore[override]
-        type(self).calls += 1
-        return super().synthesis(w_plus, *args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from helpers import run_in_threads
 
 from faceedit.engines import base
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
@@ -72,11 +71,7 @@ def test_sessions_in_threads_keep_their_own_state(astronaut: np.ndarray) -> None
     def work(i: int) -> None:
         results[i] = sessions[i].set_attributes(wanted[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 2)
     for i in range(2):
         assert sessions[i].values == wanted[i]
         alone = Session.from_photo(astronaut, engine="lite").set_attributes(wanted[i])

@@ -1,15 +1,20 @@
-"""Small helpers shared by the foundation CLI commands (photo in, face chosen, files out)."""
+"""Small helpers shared by the CLI commands (photo in, face chosen, files out)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import PALETTE, check_label_map
+
+if TYPE_CHECKING:
+    from faceedit.align import Alignment
+    from faceedit.engines.base import EditResult
 
 
 def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +23,40 @@ def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face", type=int, default=0, metavar="N",
                         help="which face, 0 = the largest (default), 1 = the next largest, ...")
     parser.add_argument("--size", type=int, default=512, help="aligned crop size in pixels (256, 512, 1024; default 512)")
+
+
+def align_photo(args: argparse.Namespace) -> tuple[np.ndarray, int, np.ndarray, Alignment]:
+    """Load ``args.photo``, find its faces, align face ``args.face`` at ``args.size``.
+
+    Returns the photo, how many faces were found, the aligned crop and its :class:`Alignment`.
+    """
+    from faceedit.align import align_face
+    from faceedit.imaging import load_image
+    from faceedit.landmarks import detect_faces, pick_face
+
+    photo = load_image(args.photo)
+    faces = detect_faces(photo, max_faces=max(8, args.face + 1))
+    crop, alignment = align_face(photo, pick_face(faces, args.face), args.size)
+    return photo, len(faces), crop, alignment
+
+
+def add_result_arguments(parser: argparse.ArgumentParser) -> None:
+    """--engine, --crop and -o/--output, the same for every command that writes an edit result."""
+    parser.add_argument("--engine", choices=("lite", "gan"), default=None,
+                        help="force an engine (default: GAN when its weights are present, else lite)")
+    parser.add_argument("--crop", action="store_true", help="write the aligned crop instead of the full photo")
+    parser.add_argument("-o", "--output", required=True, help="output image path (PNG recommended)")
+
+
+def write_result(result: EditResult, args: argparse.Namespace, done: str) -> int:
+    """Write an edit result (full photo, or the crop with ``--crop``) and say which engine made it."""
+    from faceedit.imaging import save_image
+
+    path = save_image(result.crop if args.crop else result.image, args.output)
+    print(f"wrote {path} ({done}) with the {result.engine} engine on {result.device}")
+    if result.message:
+        print(f"note: {result.message}")
+    return 0
 
 
 def writable(path: str | Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from faceedit.commands._io import add_photo_arguments, save_rgb, writable
+from faceedit.commands._io import add_photo_arguments, align_photo, save_rgb, writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,15 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceedit.align import align_face
-    from faceedit.imaging import load_image
-    from faceedit.landmarks import detect_faces, pick_face
-
     out = writable(args.output)
-    photo = load_image(args.photo)
-    faces = detect_faces(photo, max_faces=max(8, args.face + 1))
-    face = pick_face(faces, args.face)
-    crop, alignment = align_face(photo, face, args.size)
+    _, n_faces, crop, alignment = align_photo(args)
     save_rgb(crop, out)
     if args.transform:
         path = writable(args.transform)
@@ -34,5 +27,5 @@ def run(args: argparse.Namespace) -> int:
             "matrix": alignment.matrix.tolist(), "size": alignment.size,
             "source_shape": list(alignment.source_shape), "face": args.face,
         }, indent=2))
-    print(f"aligned face {args.face} of {len(faces)} ({args.size}x{args.size}, FFHQ layout) -> {out}")
+    print(f"aligned face {args.face} of {n_faces} ({args.size}x{args.size}, FFHQ layout) -> {out}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from faceedit.commands._io import add_result_arguments, write_result
+
 #: Sliders with their own flag; any other direction name goes through ``--set NAME=VALUE``.
 FLAGS: tuple[str, ...] = ("smile", "age", "pose", "pitch")
 
@@ -14,16 +16,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Edit a portrait's attributes; the result is pasted back into the "
                                           "full photo. Slider values are absolute (0 = unchanged).")
     p.add_argument("photo", help="input photo (JPEG, PNG, ...)")
-    for name in FLAGS:
-        p.add_argument(f"--{name}", type=float, default=None, metavar="VALUE", help=f"{name} slider value")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="any other slider the engine offers (repeatable)")
+    add_slider_arguments(p)
     p.add_argument("--face", type=int, default=0, help="which face, largest first (default 0)")
-    p.add_argument("--engine", choices=("lite", "gan"), default=None,
-                   help="force an engine (default: GAN when its weights are present, else lite)")
-    p.add_argument("--crop", action="store_true", help="write the aligned crop instead of the full photo")
-    p.add_argument("-o", "--output", required=True, help="output image path (PNG recommended)")
+    add_result_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_slider_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per slider in :data:`FLAGS`, plus ``--set NAME=VALUE`` for the others (see :func:`parse_values`)."""
+    for name in FLAGS:
+        parser.add_argument(f"--{name}", type=float, default=None, metavar="VALUE", help=f"{name} slider value")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="any other slider the engine offers (repeatable)")
 
 
 def parse_values(args: argparse.Namespace) -> dict[str, float]:
@@ -44,15 +48,10 @@ def parse_values(args: argparse.Namespace) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the photo, apply the sliders, write the result, say which engine made it."""
-    from faceedit.imaging import save_image
     from faceedit.session import Session
 
     values = parse_values(args)
     session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine)
     result = session.set_attributes(values) if values else session.current
-    path = save_image(result.crop if args.crop else result.image, args.output)
     shown = ", ".join(f"{k}={v:g}" for k, v in values.items()) or "no sliders moved"
-    print(f"wrote {path} ({shown}) with the {result.engine} engine on {result.device}")
-    if result.message:
-        print(f"note: {result.message}")
-    return 0
+    return write_result(result, args, shown)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from faceedit.commands._io import add_photo_arguments, save_labels, save_rgb, writable
+from faceedit.commands._io import add_photo_arguments, align_photo, save_labels, save_rgb, writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,19 +31,13 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from faceedit.align import align_face
-    from faceedit.imaging import load_image
     from faceedit.labels import COMPONENTS, overlay
-    from faceedit.landmarks import detect_faces, pick_face
     from faceedit.parsing import get_parser
 
     for path in (args.output, args.overlay, args.crop):
         if path:
             writable(path)
-    photo = load_image(args.photo)
-    faces = detect_faces(photo, max_faces=max(8, args.face + 1))
-    face = pick_face(faces, args.face)
-    crop, alignment = align_face(photo, face, args.size)
+    photo, n_faces, crop, alignment = align_photo(args)
     parser = get_parser(args.parser)
     labels = parser.parse(crop)
     picture = crop
@@ -60,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     found = ", ".join(name for name, idx in COMPONENTS.items() if np.isin(labels, idx).any()) or "nothing"
     space = f"{w}x{h} photo" if args.full else f"{args.size}x{args.size} aligned crop"
     kind = "offline, from the face mesh" if parser.name == "landmark" else "network weights"
-    print(f"parsed face {args.face} of {len(faces)} with the {parser.name} parser ({kind}) "
+    print(f"parsed face {args.face} of {n_faces} with the {parser.name} parser ({kind}) "
           f"in the {space}; found {found} -> {args.output}")
     return 0

@@ -13,7 +13,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``random`` command."""
-    from faceedit.commands.edit import FLAGS
+    from faceedit.commands.edit import add_slider_arguments
 
     p = subparsers.add_parser("random", help="draw a new face from a seed (needs the StyleGAN2 weights)",
                               description="Generate a face with StyleGAN2 from a seed, optionally move attribute "
@@ -23,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same face on any machine)")
     p.add_argument("--truncation", "--psi", type=float, default=0.7, metavar="PSI",
                    help="truncation psi in 0..1 (0 = the average face, 1 = full variety; default 0.7)")
-    for name in FLAGS:
-        p.add_argument(f"--{name}", type=float, default=None, metavar="VALUE", help=f"{name} slider value")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any other slider (repeatable)")
+    add_slider_arguments(p)
     p.add_argument("--keep", action="append", default=[], metavar="ATTR",
                    help="conditional editing: the moved sliders leave ATTR unchanged (repeatable)")
     p.add_argument("--mix", default=None, metavar="LAYERS:SEED",

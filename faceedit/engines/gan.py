@@ -346,13 +346,14 @@ class GanEngine:
         """
         cache = face.cache.setdefault("gan", {})
         if "l2m" not in cache:
-            import torch
             from PIL import Image
+
+            from faceedit.imaging import to_tensor
 
             nets = self.l2m.nets
             size = nets.generator.img_size
             small = np.asarray(Image.fromarray(face.crop).resize((size, size), Image.BILINEAR))  # official Resize
-            x = torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+            x = to_tensor(small)
             masks = None
             if nets.generator.w_hpf > 0 and nets.fan is None:
                 masks = self._l2m_masks(face, small)
@@ -463,9 +464,9 @@ class GanEngine:
         ``crop`` is the image fed to the generator: the face itself, or the latent-direction edit
         of it when both kinds of sliders are set (the codes stay the face's own, nothing is re-encoded).
         """
-        import torch
         from PIL import Image
 
+        from faceedit.imaging import from_tensor, to_tensor
         from faceedit.models.l2m import edit_style
 
         state = self.l2m_state(face)
@@ -473,10 +474,10 @@ class GanEngine:
         if crop is not face.crop:
             size = x.shape[-1]
             small = np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))
-            x = (torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1).to(x.device)
+            x = to_tensor(small).to(x.device)
         s = edit_style(state.codes, self.l2m.alpha(state, value))
         out = self._run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
-        img = ((out[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        img = from_tensor(out[0])
         side = face.crop.shape[0]
         return img if img.shape[0] == side else np.asarray(Image.fromarray(img).resize((side, side), Image.BICUBIC))
 

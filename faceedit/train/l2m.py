@@ -46,7 +46,6 @@ import copy
 import csv
 import json
 import math
-import os
 import random
 import re
 import sys
@@ -62,6 +61,7 @@ from torch import nn
 
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.models.l2m import Discriminator, Generator, ResNet18Features, StyleEncoder, load_strict
+from faceedit.train._distributed import setup_distributed
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -243,23 +243,6 @@ def identity_loss(net: nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
 # ----------------------------------------------------------------------------------------------------------------
 # Distributed helpers
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def _dist_setup(opts: Options) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if opts.device:
-        device = torch.device(opts.device)
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local)
-    else:
-        device = torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return rank, world, device
 
 
 @torch.no_grad()
@@ -491,7 +474,7 @@ def train(opts: Options, id_net: nn.Module | None = None) -> Path:
         path = getattr(opts, flag)
         if path and not Path(path).is_file():
             raise InvalidArgumentError(f"--{flag} {path}: no such file")
-    rank, world, device = _dist_setup(opts)
+    rank, world, device = setup_distributed(opts.device)
     random.seed(opts.seed + rank)
     np.random.seed(opts.seed + rank)
     out = Path(opts.out)

@@ -65,7 +65,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +82,7 @@ from faceedit.errors import CheckpointLayoutError, FaceEditError, InvalidArgumen
 from faceedit.helen import from_helen, to_helen
 from faceedit.labels import FROM_CELEBAMASK, labels_to_color
 from faceedit.models import mask_guided as mg
+from faceedit.train._distributed import setup_distributed
 
 LOSS_NAMES = ("KL_embed", "L2_mask_image", "G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake", "L2_image",
               "ParsingLoss", "G2_GAN", "D2_real", "D2_fake")
@@ -323,11 +323,6 @@ class Options:
     log_every: int = 1
 
 
-def _dist() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def _save_networks(folder: Path, nets: dict[str, nn.Module]) -> None:
     from safetensors.torch import save_file
 
@@ -371,18 +366,8 @@ def _grid(batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor], parse: t
 
 def train(opts: Options) -> dict:
     """Run the training loop; returns the summary written to ``summary.json``."""
-    world, rank, local_rank = _dist()
+    rank, world, device = setup_distributed(opts.device)
     distributed = world > 1
-    if opts.device:
-        device = torch.device(opts.device)
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     amp = opts.amp and device.type == "cuda"
     dataset = FaceLabelDataset(opts.data, opts.label_format)  # bad folders fail before any network is built
     out_dir = Path(opts.out)
