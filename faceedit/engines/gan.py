@@ -258,14 +258,10 @@ class GanEngine:
 
     def generate(self, w_plus: Any, size: int) -> np.ndarray:
         """Generator image of ``w_plus`` as ``(size, size, 3) uint8``."""
-        from faceedit.imaging import from_tensor
-
         if self.generator is None:
             raise WeightsMissingError("The GAN engine needs the StyleGAN2 generator weights (stylegan2.ffhq).")
         img = self._run(lambda w: self.generator.synthesis(w, noise_mode="const"), w_plus)
-        out = from_tensor(img.float().clamp(-1, 1).cpu())
-        interp = cv2.INTER_AREA if out.shape[0] > size else cv2.INTER_LINEAR
-        return cv2.resize(out, (size, size), interpolation=interp) if out.shape[0] != size else out
+        return _image_at(img, size)
 
     # ------------------------------------------------------------------ random faces
     def mean_latent(self) -> Any:
@@ -346,13 +342,11 @@ class GanEngine:
         """
         cache = face.cache.setdefault("gan", {})
         if "l2m" not in cache:
-            from PIL import Image
-
             from faceedit.imaging import to_tensor
+            from faceedit.models.l2m import resize_square
 
             nets = self.l2m.nets
-            size = nets.generator.img_size
-            small = np.asarray(Image.fromarray(face.crop).resize((size, size), Image.BILINEAR))  # official Resize
+            small = resize_square(face.crop, nets.generator.img_size)  # the official Resize
             x = to_tensor(small)
             masks = None
             if nets.generator.w_hpf > 0 and nets.fan is None:
@@ -464,22 +458,16 @@ class GanEngine:
         ``crop`` is the image fed to the generator: the face itself, or the latent-direction edit
         of it when both kinds of sliders are set (the codes stay the face's own, nothing is re-encoded).
         """
-        from PIL import Image
-
         from faceedit.imaging import from_tensor, to_tensor
-        from faceedit.models.l2m import edit_style
+        from faceedit.models.l2m import edit_style, resize_square
 
         state = self.l2m_state(face)
         x = state.x
         if crop is not face.crop:
-            size = x.shape[-1]
-            small = np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))
-            x = to_tensor(small).to(x.device)
+            x = to_tensor(resize_square(crop, x.shape[-1])).to(x.device)
         s = edit_style(state.codes, self.l2m.alpha(state, value))
         out = self._run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
-        img = from_tensor(out[0])
-        side = face.crop.shape[0]
-        return img if img.shape[0] == side else np.asarray(Image.fromarray(img).resize((side, side), Image.BICUBIC))
+        return resize_square(from_tensor(out[0]), face.crop.shape[0], bicubic=True)
 
     def edit_mask(self, face: FaceState, new_labels: np.ndarray) -> EngineOutput:
         """Redraw with the mask-guided generator, else pSp seg-to-face with the photo's fine styles."""
@@ -554,17 +542,11 @@ class GanEngine:
             cache["mask_guided"] = self._run(self.mask_guided.prepare, *self._helen_inputs(face.crop, face.labels))
         return cache["mask_guided"]
 
-    def _from_256(self, img: Any, side: int) -> np.ndarray:
-        from faceedit.imaging import from_tensor
-
-        out = from_tensor(img.float().clamp(-1, 1).cpu())
-        return out if out.shape[0] == side else cv2.resize(out, (side, side), interpolation=cv2.INTER_LINEAR)
-
     def _mask_guided(self, face: FaceState, new: np.ndarray) -> np.ndarray:
         """The official edit (the face's components placed by the painted map, its own background), one G pass."""
         prepared = self.mask_guided_face(face)
         target = self._helen_inputs(face.crop, new)[1]
-        return self._from_256(self._run(self.mask_guided.generate, prepared, target), face.crop.shape[0])
+        return _image_at(self._run(self.mask_guided.generate, prepared, target), face.crop.shape[0])
 
     def _mask_guided_swap(self, face: FaceState, ref: FaceState, comps: tuple[str, ...]) -> np.ndarray:
         """Official encode -> swap -> generate: the chosen parts' features from ``ref``, the rest and the
@@ -580,7 +562,18 @@ class GanEngine:
                 feats[part] = ref_feats[part]
         mixed = self._run(lambda: PreparedFace(feats, prepared.background,
                                                self.mask_guided.G.project_components(feats)))
-        return self._from_256(self._run(self.mask_guided.generate, mixed, target), face.crop.shape[0])
+        return _image_at(self._run(self.mask_guided.generate, mixed, target), face.crop.shape[0])
+
+
+def _image_at(img: Any, side: int) -> np.ndarray:
+    """A network's ``[1, 3, S, S]`` image in [-1, 1] as ``(side, side, 3) uint8`` (area when shrinking)."""
+    from faceedit.imaging import from_tensor
+
+    out = from_tensor(img)
+    if out.shape[0] == side:
+        return out
+    interp = cv2.INTER_AREA if out.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(out, (side, side), interpolation=interp)
 
 
 def _one_hot(labels: np.ndarray, size: int, device: Any) -> Any:

@@ -583,6 +583,18 @@ def load_l2m(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def resize_square(img, size: int, *, bicubic: bool = False):
+    """A square uint8 RGB image resized to ``size`` with PIL: bilinear is the official ``transforms.Resize``
+    into the networks; bicubic brings their output back to the crop's side.  Unchanged when already that size."""
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(img)
+    if arr.shape[0] == size and arr.shape[1] == size:
+        return arr
+    return np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC if bicubic else Image.BILINEAR))
+
+
 @dataclass(frozen=True)
 class L2MState:
     """What :meth:`L2MEditor.encode` caches for one photo: its image, codes towards the other domain, masks."""
@@ -654,14 +666,14 @@ class L2MEditor:
         """Encode an aligned square uint8 RGB crop (any size): resized to the model's input as the official
         ``Resize`` (PIL bilinear), masks from FAN, else from face-mesh landmarks (approximation)."""
         import numpy as np
-        from PIL import Image
 
-        size = self.nets.generator.img_size
+        from faceedit.imaging import to_tensor
+
         arr = np.asarray(crop)
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.dtype != np.uint8:
             raise InvalidArgumentError(f"expected an aligned square uint8 RGB crop; got {arr.shape} {arr.dtype}")
-        small = np.asarray(Image.fromarray(arr).resize((size, size), Image.BILINEAR))
-        x = torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+        small = resize_square(arr, self.nets.generator.img_size)
+        x = to_tensor(small)
         masks = None
         if self.nets.generator.w_hpf > 0 and self.nets.fan is None:
             from faceedit.l2m_masks import masks_for_image
@@ -672,14 +684,10 @@ class L2MEditor:
 
     def render_crop(self, state: L2MState, value: float, size: int | None = None):
         """:meth:`render` as a uint8 RGB image, resized to ``size`` (e.g. the aligned crop's side)."""
-        import numpy as np
-        from PIL import Image
+        from faceedit.imaging import from_tensor
 
-        out = self.render(state, value)[0].clamp(-1, 1)
-        img = ((out + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-        if size is not None and size != img.shape[0]:
-            img = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-        return img
+        img = from_tensor(self.render(state, value))
+        return img if size is None else resize_square(img, size, bicubic=True)
 
     @torch.inference_mode()
     def render_reference(self, state: L2MState, reference: L2MState) -> torch.Tensor:
