@@ -508,7 +508,7 @@ class GanEngine:
         if not components:
             raise InvalidArgumentError(f"Choose at least one component to swap: {', '.join(COMPONENTS)}.")
         comps = tuple(c.strip().lower() for c in components)
-        component_indices(list(comps))
+        members = component_indices(list(comps))  # validates the names before any work
         size = face.crop.shape[0]
         cache = None
         if self.mask_guided is not None and all(c in MASK_GUIDED_PARTS for c in comps):
@@ -521,7 +521,6 @@ class GanEngine:
             generated = self.generate(w, size)
             cache = {"gan": {"w": w}}  # the regenerated face is what this W+ shows (close enough to reuse)
             how = "re-encoded composite"
-        members = component_indices(list(comps))
         touched = np.isin(face.labels, members) | np.isin(labels, members)
         region = _changed_region(touched, size)
         return EngineOutput(crop=tex.blend(face.crop, generated, region), labels=labels, region=region,
