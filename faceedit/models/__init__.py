@@ -21,6 +21,11 @@ def _preview(keys: list[str], n: int = 6) -> str:
     return shown + (f", … (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
+def _shape(value: object) -> tuple[int, ...] | str:
+    """A checkpoint entry's shape, or its type name when it is not a tensor (never a match)."""
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
 def load_strict(
     module: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -35,9 +40,9 @@ def load_strict(
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     misshaped = [
-        f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})"
+        f"{k} {_shape(state_dict[k])} (expected {tuple(v.shape)})"
         for k, v in expected.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+        if k in state_dict and _shape(state_dict[k]) != tuple(v.shape)
     ]
     if missing or unexpected or misshaped:
         parts = []

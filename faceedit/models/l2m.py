@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError
+from faceedit.models import load_strict as _load_strict
 
 __all__ = [
     "AdaIN",
@@ -473,26 +474,8 @@ def reference_style(source: StyleCodes, reference: StyleCodes) -> torch.Tensor:
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], name: str) -> nn.Module:
-    """``load_state_dict(strict=True)`` that fails with a :class:`CheckpointLayoutError` listing every difference."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    misshaped = [
-        f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}"
-        for k in own
-        if k in state_dict and (not isinstance(state_dict[k], torch.Tensor) or state_dict[k].shape != own[k].shape)
-    ]
-    if missing or unexpected or misshaped:
-
-        def show(keys: list[str]) -> str:
-            return ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
-
-        parts = [f"{len(missing)} missing: {show(missing)}"] if missing else []
-        parts += [f"{len(unexpected)} unexpected: {show(unexpected)}"] if unexpected else []
-        parts += [f"{len(misshaped)} mis-shaped: {show(misshaped)}"] if misshaped else []
-        raise CheckpointLayoutError(f"the L2M-GAN checkpoint's '{name}' does not fit the network: " + "; ".join(parts))
-    module.load_state_dict(state_dict, strict=True)
-    return module
+    """Strict load of the checkpoint entry ``name`` (:func:`faceedit.models.load_strict` lists every difference)."""
+    return _load_strict(module, state_dict, f"L2M-GAN '{name}'")
 
 
 @dataclass
