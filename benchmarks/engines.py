@@ -29,7 +29,7 @@ def lite(repeat: int) -> list[tuple[str, float]]:
     from PIL import Image
     from skimage import data
 
-    from faceedit.engines.lite_texture import dilate
+    from faceedit.editors.lite_texture import dilate
     from faceedit.labels import COMPONENTS, INDEX
     from faceedit.session import Session
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
 from faceedit.engines import base  # noqa: E402
 from faceedit.engines.gan import GanEngine  # noqa: E402
-from faceedit.engines.lite_texture import dilate  # noqa: E402
+from faceedit.editors.lite_texture import dilate  # noqa: E402
 from faceedit.labels import COMPONENTS, INDEX  # noqa: E402
 from faceedit.models.l2m import Generator, L2MNets, StyleEncoder  # noqa: E402
 from faceedit.models.mask_guided import MaskGuidedEditor  # noqa: E402

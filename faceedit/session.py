@@ -377,7 +377,7 @@ class Session:
         ``name`` overrides the engine name shown (e.g. ``gan+lite`` when both engines' sliders moved).
         """
         from faceedit.align import paste_back
-        from faceedit.engines.lite_texture import dilate, feather
+        from faceedit.editors.lite_texture import dilate, feather
 
         name = name or engine.name
         if self.alignment is None:  # a generated face: the crop is the picture

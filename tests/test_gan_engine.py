@@ -17,7 +17,7 @@ from torch import nn
 from faceedit.directions import Direction, DirectionLibrary
 from faceedit.engines import base
 from faceedit.engines.gan import GanEngine
-from faceedit.engines.lite_texture import dilate
+from faceedit.editors.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import COMPONENTS, INDEX
 from faceedit.session import Session

@@ -18,7 +18,7 @@ from test_gan_engine import STYLE_DIM, CountingGenerator, SmallEncoder
 from faceedit.directions import Direction, DirectionLibrary
 from faceedit.engines import base
 from faceedit.engines.gan import GanEngine
-from faceedit.engines.lite_texture import dilate
+from faceedit.editors.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import COMPONENTS, INDEX
 from faceedit.session import Session

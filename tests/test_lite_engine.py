@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedit.engines import lite
-from faceedit.engines.lite_texture import dilate
+from faceedit.editors import lite_ops as lite
+from faceedit.editors.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError
 from faceedit.labels import COMPONENTS, INDEX
 from faceedit.landmarks import detect_faces

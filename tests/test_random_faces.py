@@ -155,7 +155,7 @@ def test_a_generated_face_takes_mask_edits_sliders_and_undo_like_a_photo(gan, as
     the generator's picture, since random weights draw no face): the lite engine repaints it, results are the
     picture itself (no paste-back), sliders afterwards invert the edited face once, undo walks back."""
     from faceedit.engines.base import FaceState
-    from faceedit.engines.lite import LiteEngine
+    from faceedit.editors.lite_ops import LiteEngine
     from faceedit.labels import INDEX
     from faceedit.session import _Photo, prepare_photo
 

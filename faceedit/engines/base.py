@@ -125,7 +125,7 @@ def get_engine(name: str) -> Engine:
     with _lock:
         if key not in _engines:
             if key == "lite":
-                from faceedit.engines.lite import LiteEngine
+                from faceedit.editors.lite_ops import LiteEngine
 
                 _engines[key] = LiteEngine()
             else:

@@ -46,7 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceedit.engines import lite_texture as tex
+from faceedit.editors import lite_texture as tex
 from faceedit.engines.base import EngineOutput, FaceState
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError, UnsupportedEditError, WeightsMissingError
 from faceedit.helen import to_helen
@@ -188,7 +188,7 @@ class GanEngine:
 
     def _lite_names(self) -> list[str]:
         """The lite engine's sliders, offered (and run by the lite engine) when there are no W+ sliders."""
-        from faceedit.engines.lite import ATTRIBUTES
+        from faceedit.editors.lite_ops import ATTRIBUTES
 
         return [] if self._vector_names() else list(ATTRIBUTES)
 
@@ -503,7 +503,7 @@ class GanEngine:
 
     def swap(self, face: FaceState, reference: FaceState, components: tuple[str, ...]) -> EngineOutput:
         """Swap with the mask-guided generator, else composite + re-encode + regenerate."""
-        from faceedit.engines.lite import swap_components
+        from faceedit.editors.lite_ops import swap_components
 
         if not components:
             raise InvalidArgumentError(f"Choose at least one component to swap: {', '.join(COMPONENTS)}.")

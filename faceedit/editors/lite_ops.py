@@ -41,8 +41,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceedit.engines import lite_geometry as geo
-from faceedit.engines import lite_texture as tex
+from faceedit.editors import lite_geometry as geo
+from faceedit.editors import lite_texture as tex
 from faceedit.engines.base import EngineOutput, FaceState
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError
 from faceedit.labels import CLASSES, COMPONENTS, INDEX, check_label_map, component_indices
