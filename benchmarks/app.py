@@ -48,7 +48,11 @@ def main() -> None:
     import torch
     from gradio_client import Client, handle_file
 
+    from faceedit.editors.composer import Composer
+    from faceedit.editors.lite import lite_editors
     from faceedit.session import Session
+
+    lite = Composer(lite_editors())  # built once, as the app builds one per process
     from faceedit.ui import MAX_SLIDERS, build_demo, launch_kwargs, painted_labels
 
     demo = build_demo(engine="lite")
@@ -56,7 +60,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     try:
         client = Client(demo.local_url, verbose=False)
-        session = Session.from_photo(str(PHOTO), engine="lite")
+        session = Session.from_photo(str(PHOTO), engine="lite", composer=lite)
         names = session.attribute_names()
         smile = [0.0] * MAX_SLIDERS
         paint = _lip_layer(tmp / "paint.png")
@@ -64,7 +68,7 @@ def main() -> None:
 
         rows = []
         api = median_time(lambda: client.predict(handle_file(str(PHOTO)), api_name="/parse"), args.repeat)
-        direct = median_time(lambda: Session.from_photo(str(PHOTO), engine="lite"), args.repeat)
+        direct = median_time(lambda: Session.from_photo(str(PHOTO), engine="lite", composer=lite), args.repeat)
         rows.append(("parse (open photo)", api, direct))
 
         def slider(value: float) -> Callable[[], object]:

@@ -23,9 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
-from faceedit.engines import base  # noqa: E402
-from faceedit.engines.gan import GanEngine  # noqa: E402
+from faceedit.editors.composer import Composer  # noqa: E402
+from faceedit.editors.gan_runtime import GanRuntime  # noqa: E402
+from faceedit.editors.l2m import L2MSliders  # noqa: E402
+from faceedit.editors.lite import lite_editors  # noqa: E402
 from faceedit.editors.lite_texture import dilate  # noqa: E402
+from faceedit.editors.mask_guided import MaskGuidedMaskEdit, MaskGuidedSwap  # noqa: E402
 from faceedit.labels import COMPONENTS, INDEX  # noqa: E402
 from faceedit.models.l2m import Generator, L2MNets, StyleEncoder  # noqa: E402
 from faceedit.models.mask_guided import MaskGuidedEditor  # noqa: E402
@@ -40,15 +43,16 @@ def main() -> None:
     photo = np.ascontiguousarray(data.astronaut())
     nets = L2MNets(Generator().eval(), StyleEncoder().eval(), fan=None, vgg=None, domains=("not_smiling", "smiling"))
     model = MaskGuidedEditor(with_image_decoders=False, with_parser=False).eval()
-    engine = GanEngine(device="cpu", l2m=nets, mask_guided=model)
-    base._capabilities = lambda: dict.fromkeys(base.OPERATIONS, True)  # noqa: SLF001 - this script only
-    base._engines["gan"] = engine  # noqa: SLF001
-    name = engine.l2m_name
+    runtime = GanRuntime(device="cpu")
+    l2m = L2MSliders(nets, runtime)
+    composer = Composer([l2m, MaskGuidedMaskEdit(model, runtime), MaskGuidedSwap(model, runtime), *lite_editors()],
+                        forced="gan")
+    name = l2m.slider
     rows: list[tuple[str, float]] = []
 
     rows.append(("open photo (detect, align 512, parse, L2M style encoder)",
-                 median_time(lambda: Session.from_photo(photo, engine="gan"), args.repeats, warmup=True)))
-    s = Session.from_photo(photo, engine="gan")
+                 median_time(lambda: Session.from_photo(photo, engine="gan", composer=composer), args.repeats, warmup=True)))
+    s = Session.from_photo(photo, engine="gan", composer=composer)
     values = iter(np.linspace(-1.5, 1.5, 64))
     rows.append((f"L2M slider move ({name}): generator + paste-back",
                  median_time(lambda: s.set_attributes({name: float(next(values))}), args.repeats, warmup=True)))
@@ -61,7 +65,7 @@ def main() -> None:
         return new
 
     def first_edit() -> None:
-        fresh = Session.from_photo(photo, engine="gan")
+        fresh = Session.from_photo(photo, engine="gan", composer=composer)
         t0 = time.perf_counter()
         fresh.edit_mask(painted())
         first.append(time.perf_counter() - t0)

@@ -31,8 +31,11 @@ def main() -> None:
 
     from faceedit import random_faces as rf
     from faceedit.directions import Direction, DirectionLibrary
-    from faceedit.engines import base
-    from faceedit.engines.gan import GanEngine
+    from faceedit.editors.composer import Composer
+    from faceedit.editors.gan_runtime import GanRuntime, StyleSpace
+    from faceedit.editors.interfacegan import InterfaceGanSliders
+    from faceedit.editors.lite import lite_editors
+    from faceedit.editors.random_face import RandomFaces
     from faceedit.models.stylegan2 import Generator
     from faceedit.session import Session
 
@@ -40,16 +43,16 @@ def main() -> None:
     g = Generator(args.size, channel_multiplier=args.channel_multiplier).eval().requires_grad_(False)
     rng = np.random.default_rng(0)
     lib = DirectionLibrary([Direction(n, rng.standard_normal((1, 512)), scale=3.0) for n in ("smile", "age")])
-    gan = GanEngine(generator=g, directions=lib, device="cpu")
-    base._capabilities = lambda: {"random": True}
-    base._engines["gan"] = gan
+    style = StyleSpace(GanRuntime(device="cpu"), g)
+    gan = RandomFaces(style)
+    composer = Composer([InterfaceGanSliders(style, lib), gan, *lite_editors()])
 
     t0 = time.perf_counter()
     gan.mean_latent()
     rows = [("mean latent (4096 samples, once per generator)", time.perf_counter() - t0)]
     rows.append(("seed → W+ (z, mapping, truncation)", mean_time(lambda: gan.sample(42, 0.7), 10)))
     t0 = time.perf_counter()
-    s = Session.from_seed(42, truncation=0.7)
+    s = Session.from_seed(42, truncation=0.7, composer=composer)
     rows.append(("Session.from_seed (face + parse + landmarks)", time.perf_counter() - t0))
     values = iter([0.5, 1.0, 1.5, 2.0, 2.5, -1.0])
     rows.append(("slider move", mean_time(lambda: s.set_attributes({"smile": next(values)}), args.repeat)))

@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 from faceedit.errors import FaceEditError
+
+if TYPE_CHECKING:
+    from faceedit.editors.composer import Composer
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -35,9 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; return the process exit status."""
+def main(argv: list[str] | None = None, composer: Composer | None = None) -> int:
+    """Run one command; return the process exit status.
+
+    ``composer`` holds the editors the edit commands use (default: built from the weights registry).
+    """
     args = build_parser().parse_args(argv)
+    args.composer = composer
     try:
         return int(args.func(args) or 0)
     except FaceEditError as err:

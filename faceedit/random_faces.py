@@ -1,8 +1,8 @@
 """Random faces beyond one seed: contact sheets of seeds and the entanglement view.
 
 The face of a seed is :meth:`faceedit.session.Session.from_seed` (z drawn in float64 on the CPU, truncation
-ψ around the mean latent, coarse / middle / fine style mixing; :meth:`GanEngine.sample` and
-:meth:`GanEngine.mix`).  This module adds what a user does next:
+ψ around the mean latent, coarse / middle / fine style mixing; :meth:`RandomFaces.sample` and
+:meth:`RandomFaces.mix`).  This module adds what a user does next:
 
 * :func:`contact_sheet`: a grid of consecutive seeds, each tile bit-identical to that seed's face, to pick
   one from (optionally captioned with its seed);
@@ -20,46 +20,27 @@ from typing import Any
 
 import numpy as np
 
-from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
+from faceedit.editors.composer import RANDOM_HINT, Composer
+from faceedit.editors.random_face import RandomFaces
+from faceedit.errors import InvalidArgumentError, UnsupportedEditError
 
 #: α values of an entanglement strip.
 STRIP_ALPHAS: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: Largest contact sheet (tiles).
 MAX_GRID = 64
-#: Registry name of the generator (weights/manifest.toml, capability ``random``) when the registry is absent.
-GENERATOR_WEIGHTS = "stylegan2.ffhq"
 
 
 # --------------------------------------------------------------------------- the generator
 
 
-def generator_weights_name() -> str:
-    """The registry name of the generator random faces need (first entry of capability ``random``)."""
-    try:
-        from faceedit.weights import capability_requirements
-
-        return capability_requirements()["random"][0][0]
-    except Exception:  # noqa: BLE001 - a broken registry must not hide the hint
-        return GENERATOR_WEIGHTS
-
-
 def weights_hint() -> str:
     """Plain words for a user without the generator, with the exact command that gets it."""
-    return ("Random faces need the StyleGAN2 generator (the GAN engine); the lite engine cannot draw new faces. "
-            f"Get the weights with `python -m faceedit weights fetch {generator_weights_name()}`.")
+    return RANDOM_HINT
 
 
-def random_engine(engine: str | None = None) -> Any:
-    """The GAN engine that draws random faces (the same checks as ``Session.from_seed``)."""
-    from faceedit.engines.base import _capabilities, forced_engine, get_engine
-
-    wanted = (engine or "").strip().lower() or forced_engine() or "gan"
-    if wanted != "gan" or not _capabilities().get("random", False):
-        raise WeightsMissingError(weights_hint())
-    gan = get_engine("gan")
-    if getattr(gan, "generator", None) is None:
-        raise WeightsMissingError(weights_hint())
-    return gan
+def random_editor(composer: Composer, engine: str | None = None) -> RandomFaces:
+    """The editor that draws random faces (the same checks as ``Session.from_seed``)."""
+    return composer.random(engine)
 
 
 def parse_mix(text: str | None) -> tuple[str, int] | None:
@@ -73,12 +54,9 @@ def parse_mix(text: str | None) -> tuple[str, int] | None:
     return layers.strip().lower(), int(seed)
 
 
-def face_latent(engine: Any, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None) -> Any:
+def face_latent(faces: RandomFaces, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None) -> Any:
     """W+ ``[1, L, 512]`` of a seed, exactly as ``Session.from_seed`` builds it."""
-    w = engine.sample(seed, truncation)
-    if mix is not None:
-        w = engine.mix(w, engine.sample(mix[1], truncation), mix[0])
-    return w
+    return faces.face_latent(seed, truncation, mix)
 
 
 # --------------------------------------------------------------------------- contact sheet
@@ -119,7 +97,7 @@ def tile_grid(tiles: Sequence[np.ndarray], cols: int, gap: int = 0) -> np.ndarra
     return sheet
 
 
-def contact_sheet(engine: Any, seeds: Sequence[int], cols: int, truncation: float = 0.7,
+def contact_sheet(faces: RandomFaces, seeds: Sequence[int], cols: int, truncation: float = 0.7,
                   mix: tuple[str, int] | None = None, captions: bool = False) -> np.ndarray:
     """The faces of ``seeds`` on a grid (row-major), each tile the seed's face exactly.
 
@@ -129,10 +107,9 @@ def contact_sheet(engine: Any, seeds: Sequence[int], cols: int, truncation: floa
     """
     if not seeds:
         raise InvalidArgumentError("A contact sheet needs at least one seed.")
-    size = engine.generator.size
     tiles = []
     for seed in seeds:
-        face = engine.generate(face_latent(engine, seed, truncation, mix), size)
+        face = faces.generate(faces.face_latent(seed, truncation, mix))
         tiles.append(caption(face, f"seed {seed}") if captions else face)
     return tile_grid(tiles, cols, gap=2 if captions else 0)
 
@@ -176,13 +153,11 @@ def entanglement_view(session: Any, name: str, condition: str,
     Built from :meth:`Session.attribute_strip` (the history is untouched; the other sliders keep their
     values), so each frame is exactly what the slider (or the conditional edit) would show.
     """
-    from faceedit.engines.base import get_engine
-
     if not name or not condition:
         raise InvalidArgumentError("Choose a direction and a second attribute to keep.")
     if name == condition:
         raise InvalidArgumentError(f"Condition {name!r} on a different attribute, not on itself.")
-    library = getattr(get_engine(session.engines["attributes"]), "directions", None)
+    library = session.attribute_directions()
     if library is None:
         raise UnsupportedEditError("The entanglement view needs the GAN engine and its attribute directions; "
                                    "the lite engine has no latent directions to compare.")

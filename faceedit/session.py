@@ -13,30 +13,25 @@ result back into the full original photo at its original resolution::
 
 Structural edits (mask edit, swap) produce a new *base* face; attribute sliders are
 absolute values applied on top of the current base (so a slider keeps its value
-across a mask edit).  Each operation is served by the engine chosen for it
-(:func:`faceedit.engines.base.engine_for`).  A session is safe to use from several
-threads (one lock per session); engines and their models are shared read-only.
+across a mask edit).  Each operation is served by the engine its composer chooses for it
+(:meth:`faceedit.editors.composer.Composer.engine_for`); the session gets its composer explicitly
+(``Session.from_photo(img, composer=...)``, by default one built from the weights registry).  A session
+is safe to use from several threads (one lock per session); editors and their models are shared read-only.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from faceedit.engines.base import (
-    ENGINE_NAMES,
-    OPERATIONS,
-    EditResult,
-    Engine,
-    EngineOutput,
-    FaceState,
-    engine_for,
-    get_engine,
-)
+from faceedit.editors.base import PHOTO_OPERATIONS, EditorOutput, EditResult, FaceState
+from faceedit.editors.composer import AttributeChain, Composer
+from faceedit.editors.lite import landmark_parse
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
 from faceedit.labels import check_label_map
 
@@ -82,7 +77,8 @@ def _detect_crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
     return faces[0].landmarks.astype(np.float32) if faces else None
 
 
-def prepare_photo(image: Any, face_index: int = 0, size: int = 512, parse: Engine | None = None) -> _Photo:
+def prepare_photo(image: Any, face_index: int = 0, size: int = 512,
+                  parse: Callable[[np.ndarray], np.ndarray] | None = None) -> _Photo:
     """Load, detect, align (FFHQ recipe) and parse a photo; the common entry of sessions and references."""
     from faceedit.align import align_face
     from faceedit.imaging import load_image
@@ -95,24 +91,24 @@ def prepare_photo(image: Any, face_index: int = 0, size: int = 512, parse: Engin
     face = pick_face(faces, face_index)
     crop, alignment = align_face(img, face, size=size)
     landmarks = _crop_landmarks(face.landmarks, np.asarray(alignment.matrix, np.float64))
-    parser = parse if parse is not None else get_engine("lite")
-    labels = check_label_map(parser.parse(crop))
+    labels = check_label_map((parse or landmark_parse)(crop))
     return _Photo(img, alignment, FaceState(crop=crop, labels=labels, landmarks=landmarks), len(faces))
 
 
 class Session:
     """An editing session on one face of one photo (see the module docstring)."""
 
-    def __init__(self, photo: _Photo, engines: dict[str, str]) -> None:
+    def __init__(self, photo: _Photo, engines: dict[str, str], composer: Composer) -> None:
         self.original: np.ndarray = photo.image
         self.alignment = photo.alignment
         self.num_faces: int = photo.num_faces
+        self.composer = composer
         self.engines: dict[str, str] = dict(engines)  # operation -> engine name
         self._missing: dict[str, WeightsMissingError] = {}  # operations the forced engine has no weights for
         self._lock = threading.RLock()
-        first = self._engine("attributes")
-        initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first.name,
-                             device=first.device, message="")
+        first = self.engines["attributes"]
+        initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first,
+                             device=composer.device(first), message="")
         self._initial_crop = photo.face.crop
         self._history: list[_Step] = [_Step(photo.face, {}, initial)]
         self._index = 0
@@ -122,35 +118,37 @@ class Session:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_photo(cls, image: Any, face_index: int = 0, engine: str | None = None, size: int = 512) -> Session:
+    def from_photo(cls, image: Any, face_index: int = 0, engine: str | None = None, size: int = 512,
+                   composer: Composer | None = None) -> Session:
         """Open a photo (path, bytes, PIL image or array) on face ``face_index`` (largest first).
 
-        ``engine`` forces ``"lite"`` or ``"gan"`` for every operation (as does the
-        environment variable ``FACEEDIT_ENGINE``); by default each operation uses
-        the GAN engine when its weights are present and the lite engine otherwise.
+        ``composer`` holds the editors (default: :meth:`Composer.from_registry`, which reads
+        ``FACEEDIT_ENGINE``); ``engine`` forces ``"lite"`` or ``"gan"`` for every operation; by default
+        each operation uses the GAN engine when its weights are present and the lite engine otherwise.
         """
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
+        composer = composer if composer is not None else Composer.from_registry()
         engines: dict[str, str] = {}
         missing: dict[str, WeightsMissingError] = {}
-        for op in OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
+        for op in PHOTO_OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
             try:
-                engines[op] = engine_for(op, engine)
+                engines[op] = composer.engine_for(op, engine)
             except WeightsMissingError as err:
                 if op == "attributes":
                     raise
                 engines[op], missing[op] = "gan", err
-        # BiSeNet (through the GAN engine) when any operation uses the GAN weights, else the landmark parser.
-        parser = get_engine("gan" if "gan" in engines.values() else "lite")
-        photo = prepare_photo(image, face_index=face_index, size=size, parse=parser)
-        session = cls(photo, engines)
+        # BiSeNet when any operation uses the GAN weights, else the landmark parser.
+        kind = "gan" if "gan" in engines.values() else "lite"
+        photo = prepare_photo(image, face_index=face_index, size=size, parse=lambda c: composer.parse(c, kind))
+        session = cls(photo, engines, composer)
         session._missing = missing
-        session._engine("attributes").prepare(photo.face)
+        session._chain().prepare(photo.face)
         return session
 
     @classmethod
     def from_seed(cls, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None,
-                  engine: str | None = None) -> Session:
+                  engine: str | None = None, composer: Composer | None = None) -> Session:
         """A session on a face the StyleGAN2 generator draws from ``seed`` (no photo, no inversion).
 
         ``truncation`` psi in 0..1 pulls the face toward the average one; ``mix`` =
@@ -158,33 +156,25 @@ class Session:
         a second seed.  Its W+ is known exactly, so sliders, undo and export work as for
         a photo; results are the generated image itself (nothing to paste back into).
         """
-        from faceedit.engines.base import _capabilities, forced_engine, gan_can
         from faceedit.errors import FaceEditError
 
-        wanted = (engine or "").strip().lower() or forced_engine() or "gan"
-        if wanted != "gan" or not _capabilities().get("random", False):
-            raise WeightsMissingError(
-                "Random faces need the StyleGAN2 generator (the GAN engine); the lite engine cannot draw new "
-                "faces. Get the weights with `python -m faceedit weights fetch stylegan2.ffhq`."
-            )
-        gan = get_engine("gan")
-        w = gan.sample(seed, truncation)
-        if mix is not None:
-            w = gan.mix(w, gan.sample(mix[1], truncation), mix[0])
-        image = gan.generate(w, gan.generator.size)
+        composer = composer if composer is not None else Composer.from_registry()
+        faces = composer.random(engine)
+        w = faces.face_latent(seed, truncation, mix)
+        image = faces.generate(w)
         labels, landmarks = np.zeros(image.shape[:2], np.uint8), None
         if min(image.shape[:2]) >= 64:  # smaller test generators draw nothing a parser could read
             try:
-                labels = check_label_map(gan.parse(image))
+                labels = composer.parse(image, "gan")
                 landmarks = _detect_crop_landmarks(image)
             except FaceEditError:  # no face found in an odd sample: nothing to paint over yet
                 pass
         if landmarks is None:
             landmarks = np.zeros((478, 3), np.float32)
         face = FaceState(crop=image, labels=labels, landmarks=landmarks, cache={"gan": {"w": w, "generated": True}})
-        engines = {op: "gan" if gan_can(op) else "lite" for op in OPERATIONS}
+        engines = {op: "gan" if composer.can(op, "gan") else "lite" for op in PHOTO_OPERATIONS}
         engines["attributes"] = "gan"
-        session = cls(_Photo(image, None, face, 1), engines)
+        session = cls(_Photo(image, None, face, 1), engines, composer)
         session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
         return session
 
@@ -223,18 +213,30 @@ class Session:
         names = sorted(set(self.engines.values()))
         return names[0] if len(names) == 1 else "+".join(sorted(names, key=["gan", "lite"].index))
 
-    def _engine(self, operation: str) -> Engine:
+    def _engine(self, operation: str) -> str:
+        """The engine serving ``operation`` (the forced engine's missing weights are reported here)."""
         if operation in self._missing:
             raise self._missing[operation]
-        return get_engine(self.engines[operation])
+        return self.engines[operation]
+
+    def _chain(self) -> AttributeChain:
+        return self.composer.attributes(self._engine("attributes"))
 
     def attribute_names(self) -> list[str]:
-        """The slider names of the attribute engine."""
-        return self._engine("attributes").attribute_names()
+        """The slider names of the attribute editors."""
+        return self._chain().names()
 
     def attribute_range(self, name: str) -> tuple[float, float]:
         """The allowed range of slider ``name``."""
-        return self._engine("attributes").attribute_range(name)
+        return self._chain().range(name)
+
+    def attribute_directions(self) -> Any:
+        """The latent-direction library of the attribute editors (None on the lite engine)."""
+        return self._chain().directions
+
+    def attribute_groups(self) -> dict[str, str]:
+        """Slider name -> the group the page shows it in (``expression``, ``age and gender``, ...)."""
+        return self._chain().groups()
 
     # ------------------------------------------------------------------ operations
     def set_attributes(self, values: dict[str, float],
@@ -245,15 +247,13 @@ class Session:
         e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
         conditional manipulation); it replaces the conditions in force when given.
         """
-        engine = self._engine("attributes")
+        chain = self._chain()
         with self._lock:
             step = self._history[self._index]
-            merged = {**step.values, **{k: float(v) for k, v in values.items()}}
-            if hasattr(engine, "check_values"):
-                merged = engine.check_values(merged)
+            merged = chain.check_values({**step.values, **values})
             conds = step.conditions if conditions is None else \
                 {k: tuple(v) for k, v in conditions.items() if v}
-            result, region = self._render(step.base, merged, engine, conditions=conds)
+            result, region = self._render(step.base, merged, chain, conditions=conds)
             return self._push(_Step(step.base, merged, result, region, conds))
 
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
@@ -263,19 +263,17 @@ class Session:
         For the entanglement view: the same strip with ``conditions`` shows what
         conditional editing removes.  Nothing is added to the history.
         """
-        engine = self._engine("attributes")
+        chain = self._chain()
         with self._lock:
             step = self._history[self._index]
             conds = {name: tuple(conditions)} if conditions else {}
             out = []
             for v in values:
-                merged = {**step.values, name: float(v)}
-                if hasattr(engine, "check_values"):
-                    merged = engine.check_values(merged)
+                merged = chain.check_values({**step.values, name: v})
                 if all(x == 0 for x in merged.values()):
                     out.append(step.base.crop.copy())
                 else:
-                    out.append(engine.attributes(step.base, merged, conditions=conds).crop)
+                    out.append(chain.apply(step.base, merged, conditions=conds).crop)
             return out
 
     def edit_mask(self, new_labels: np.ndarray) -> EditResult:
@@ -284,8 +282,7 @@ class Session:
         labels = check_label_map(new_labels)
         with self._lock:
             step = self._history[self._index]
-            out = engine.edit_mask(step.base, labels)
-            return self._structural(step, out, engine)
+            return self._structural(step, self.composer.edit_mask(step.base, labels, engine))
 
     def swap(self, reference: Any, components: list[str] | tuple[str, ...]) -> EditResult:
         """Take ``components`` (eyes, brows, nose, mouth, hair, skin) from the largest face of ``reference``."""
@@ -301,14 +298,13 @@ class Session:
             step = self._history[self._index]
             size = step.base.crop.shape[0]
             try:
-                ref = prepare_photo(reference, size=size, parse=engine)
+                ref = prepare_photo(reference, size=size, parse=lambda c: self.composer.parse(c, engine))
             except NoFaceFoundError:
                 raise NoFaceFoundError(
                     "No face was found in the reference photo. Use a reference where a face is clearly "
                     "visible, roughly frontal and not too small."
                 ) from None
-            out = engine.swap(step.base, ref.face, tuple(names))
-            return self._structural(step, out, engine)
+            return self._structural(step, self.composer.swap(step.base, ref.face, tuple(names), engine))
 
     def history_start(self) -> EditResult:
         """The first result of the session (the unedited photo or generated face)."""
@@ -335,7 +331,7 @@ class Session:
         return self._index < len(self._history) - 1
 
     # ------------------------------------------------------------------ internals
-    def _structural(self, step: _Step, out: EngineOutput, engine: Engine) -> EditResult:
+    def _structural(self, step: _Step, out: EditorOutput) -> EditResult:
         """A mask edit or swap made a new base face; re-apply the sliders on top of it."""
         labels = out.labels if out.labels is not None else step.base.labels
         landmarks = step.base.landmarks
@@ -345,52 +341,46 @@ class Session:
                 landmarks = found
         base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
                          cache=dict(out.cache or {}))
-        self._engine("attributes").prepare(base)
+        chain = self._chain()
+        chain.prepare(base)
         if any(v != 0 for v in step.values.values()):
-            result, region = self._render(base, step.values, self._engine("attributes"), note=out.message,
-                                          structural_engine=engine, conditions=step.conditions)
+            result, region = self._render(base, step.values, chain, note=out.message, conditions=step.conditions)
         else:
-            result, region = self._paste(out.crop, out.region, engine, out.message)
+            result, region = self._paste(out, out.message)
         return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
 
-    def _render(self, base: FaceState, values: dict[str, float], engine: Engine, note: str = "",
-                structural_engine: Engine | None = None, conditions: dict[str, tuple[str, ...]] | None = None
-                ) -> tuple[EditResult, np.ndarray | None]:
+    def _render(self, base: FaceState, values: dict[str, float], chain: AttributeChain, note: str = "",
+                conditions: dict[str, tuple[str, ...]] | None = None) -> tuple[EditResult, np.ndarray | None]:
         """The base face with sliders applied, pasted back."""
         if all(v == 0 for v in values.values()):
             if base is self._history[0].base:
                 first = self._history[0]
                 return first.result, first.region
-            return self._paste(base.crop, None, structural_engine or engine, note)
-        out = engine.attributes(base, values, conditions=conditions or {})
-        message = "; ".join(m for m in (note, out.message) if m)
-        if out.engine is not None and out.engine != engine.name:  # e.g. lite sliders run for the GAN engine
-            name = out.engine
-            engine = get_engine(name) if name in ENGINE_NAMES else engine
-            return self._paste(out.crop, out.region, engine, message, name=name)
-        return self._paste(out.crop, out.region, engine, message)
+            return self._paste(EditorOutput(base.crop, engine=chain.engine, device=chain.device), note)
+        out = chain.apply(base, values, conditions=conditions or {})
+        return self._paste(out, "; ".join(m for m in (note, out.message) if m))
 
-    def _paste(self, crop: np.ndarray, region: np.ndarray | None, engine: Engine, message: str,
-               name: str | None = None) -> tuple[EditResult, np.ndarray | None]:
+    def _paste(self, out: EditorOutput, message: str) -> tuple[EditResult, np.ndarray | None]:
         """Paste an edited crop into the original photo where it differs from the original crop.
 
-        ``name`` overrides the engine name shown (e.g. ``gan+lite`` when both engines' sliders moved).
+        The result carries the editor's engine label (``lite``, ``gan``, ``gan+lite``) and device.
         """
         from faceedit.align import paste_back
         from faceedit.editors.lite_texture import dilate, feather
 
-        name = name or engine.name
+        crop, region = out.crop, out.region
+        name, device = out.engine or "lite", out.device or "cpu"
         if self.alignment is None:  # a generated face: the crop is the picture
-            return EditResult(crop.copy(), crop.copy(), name, engine.device, message), None
+            return EditResult(crop.copy(), crop.copy(), name, device, message), None
         changed = np.any(crop != self._initial_crop, axis=-1)
         if region is None:
             if not changed.any():
-                return EditResult(self.original.copy(), crop.copy(), name, engine.device, message), None
+                return EditResult(self.original.copy(), crop.copy(), name, device, message), None
             grow = max(2, round(PASTE_MARGIN * crop.shape[0] / 512))
             region = np.maximum(feather(dilate(changed, grow), grow / 2), dilate(changed, 1).astype(np.float32))
         region = np.clip(np.asarray(region, np.float32), 0.0, 1.0)
         image = paste_back(self.original, crop, self.alignment, region=region)
-        return EditResult(image, crop.copy(), name, engine.device, message), region
+        return EditResult(image, crop.copy(), name, device, message), region
 
     def _push(self, step: _Step) -> EditResult:
         del self._history[self._index + 1:]

@@ -36,6 +36,8 @@ from PIL import Image
 
 from faceedit import labels as L
 from faceedit.device import describe_device
+from faceedit.editors.composer import Composer
+from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
 
@@ -308,12 +310,13 @@ def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ..
 
 
 @_gpu
-def _load(photo: str, face_index: int, engine: str | None) -> Session:
-    return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine)
+def _load(photo: str, face_index: int, engine: str | None, composer: Composer) -> Session:
+    return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine, composer=composer)
 
 
-def make_handlers(engine: str | None) -> dict[str, Callable]:
-    """The event handlers, closed over the engine choice (``None`` = pick from the weights present)."""
+def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]:
+    """The event handlers, closed over the engine choice (``None`` = pick from the weights present) and
+    the process's composer (its editors and models are shared by every session)."""
 
     @_user_errors
     def parse(photo: str | None, face_index: int | None, old: UserState | None,
@@ -324,7 +327,7 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
                     gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([]), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
         index = int(face_index or 0)
-        session = _load(photo, index, engine)
+        session = _load(photo, index, engine, composer)
         free_state(old)  # only now: a failed upload keeps the photo being edited
         state = UserState(session=session, photo=photo, face_index=index)
         return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index})
@@ -337,7 +340,8 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             raise InvalidArgumentError("Enter a seed (a whole number), or roll the dice.")
         mix = None if mix_layers in (None, "", "none") else (str(mix_layers), int(mix_seed or 0))
         progress(0.2, desc=f"Drawing face #{int(seed)}…")
-        session = Session.from_seed(int(seed), truncation=float(truncation), mix=mix, engine=engine)
+        session = Session.from_seed(int(seed), truncation=float(truncation), mix=mix, engine=engine,
+                                    composer=composer)
         free_state(old)
         state = UserState(session=session, photo="", face_index=0)
         return _opened(state, f"Random face: seed {int(seed)}, ψ = {float(truncation):.2f}"
@@ -417,25 +421,14 @@ def make_handlers(engine: str | None) -> dict[str, Callable]:
             "entanglement": entanglement}
 
 
-def random_faces_available() -> bool:
-    """Whether the weights registry has the generator that random faces need."""
-    try:
-        from faceedit.weights import capabilities
-
-        return bool(capabilities().get("random", False))
-    except Exception:  # noqa: BLE001 - no registry or a broken cache: say plainly it is not there
-        return False
+def random_faces_available(composer: Composer) -> bool:
+    """Whether this process's composer has the generator that random faces need."""
+    return composer.can("random", "gan")
 
 
 def random_faces_note() -> str:
     """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
-    name = "stylegan2.ffhq"
-    try:
-        from faceedit.weights import capability_requirements
-
-        name = capability_requirements()["random"][0][0]
-    except Exception:  # noqa: BLE001 - keep the documented default name
-        pass
+    name = GENERATOR
     return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
             f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
             "and restart the app.")
@@ -473,9 +466,14 @@ def launch_kwargs() -> dict[str, Any]:
     return {"theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE}
 
 
-def build_demo(engine: str | None = None) -> gr.Blocks:
-    """The whole page as ``gr.Blocks`` (not launched). ``engine``: "lite", "gan" or None (auto)."""
-    h = make_handlers(engine)
+def build_demo(engine: str | None = None, composer: Composer | None = None) -> gr.Blocks:
+    """The whole page as ``gr.Blocks`` (not launched). ``engine``: "lite", "gan" or None (auto).
+
+    ``composer``: the editors every session of this process uses (default: built once here from the
+    weights registry, reading ``FACEEDIT_ENGINE``).
+    """
+    composer = composer if composer is not None else Composer.from_registry()
+    h = make_handlers(engine, composer)
     with gr.Blocks(title="faceedit: portrait editing") as demo:
         state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=free_state)
         gr.Markdown(
@@ -563,7 +561,7 @@ def build_demo(engine: str | None = None) -> gr.Blocks:
                                             "left −3 → right +3", type="filepath", interactive=False,
                                       buttons=["download", "fullscreen"], elem_id="fe-strips-image")
             with gr.Tab("Random face", id="random"):
-                can_draw = random_faces_available()
+                can_draw = random_faces_available(composer)
                 if not can_draw:
                     gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
                 gr.Markdown("Draw a new face from the StyleGAN2 generator, then edit it in the other tabs "

@@ -35,3 +35,39 @@ def run_in_threads(work: Callable[[int], None], n: int) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None, mask_guided=None, l2m=None,
+                 parser=None, forced: str | None = None, lite: bool = True):
+    """A composer with the GAN editors the given (small, synthetic) networks allow, plus the lite ones.
+
+    What ``Composer.from_registry`` builds from published weights, from models already in memory.
+    """
+    from faceedit.editors.composer import Composer
+    from faceedit.editors.gan_runtime import GanRuntime, StyleSpace
+    from faceedit.editors.interfacegan import InterfaceGanSliders
+    from faceedit.editors.l2m import L2MSliders
+    from faceedit.editors.lite import lite_editors
+    from faceedit.editors.mask_guided import MaskGuidedMaskEdit, MaskGuidedSwap
+    from faceedit.editors.random_face import RandomFaces
+    from faceedit.editors.reencode import ReencodeSwap
+    from faceedit.editors.seg2face import Seg2FaceMaskEdit
+
+    runtime = GanRuntime(device="cpu")
+    style = StyleSpace(runtime, generator, encoder) if generator is not None else None
+    editors: list = []
+    if style is not None and directions is not None:
+        editors.append(InterfaceGanSliders(style, directions))
+    if l2m is not None:
+        editors.append(L2MSliders(l2m, runtime))
+    if mask_guided is not None:
+        editors.append(MaskGuidedMaskEdit(mask_guided, runtime))
+    if style is not None and seg2face is not None:
+        editors.append(Seg2FaceMaskEdit(style, seg2face))
+    if mask_guided is not None:
+        editors.append(MaskGuidedSwap(mask_guided, runtime))
+    if style is not None and encoder is not None:
+        editors.append(ReencodeSwap(style))
+    if style is not None:
+        editors.append(RandomFaces(style))
+    return Composer(editors + (lite_editors() if lite else []), parser=parser, forced=forced)

@@ -246,13 +246,12 @@ def test_random_face_on_the_lite_engine_says_which_weights_to_fetch(app_url):
 
 
 @pytest.fixture()
-def tiny_gan(monkeypatch):
-    """A seeded 16 px StyleGAN2 behind the GAN engine, as if its weights were in the cache."""
+def tiny_gan():
+    """A composer with a seeded 16 px StyleGAN2 behind the GAN editors, as if its weights were in the cache."""
     import torch
+    from helpers import gan_composer
 
     from faceedit.directions import Direction, DirectionLibrary
-    from faceedit.engines import base
-    from faceedit.engines.gan import GanEngine
     from faceedit.models.stylegan2 import Generator
 
     torch.manual_seed(0)
@@ -260,22 +259,20 @@ def tiny_gan(monkeypatch):
     rng = np.random.default_rng(0)
     directions = DirectionLibrary([Direction("smile", rng.standard_normal((1, 64)), scale=4.0),
                                    Direction("age", rng.standard_normal((1, 64)), scale=4.0)])
-    engine = GanEngine(device="cpu", generator=generator, encoder=None, seg2face=None, directions=directions)
-    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
-    monkeypatch.setitem(base._engines, "gan", engine)
-    return engine
+    return gan_composer(generator=generator, directions=directions)
 
 
 def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
     from faceedit.ui import make_handlers
 
-    draw = make_handlers(None)["random"]
+    draw = make_handlers(None, tiny_gan)["random"]
     out = draw(42, 0.7, "none", 7, None)
     state, compare, info = out[0], out[1], out[6]
     face = state.session.original.copy()
     assert face.shape == (16, 16, 3) and _size(compare[1]) == (16, 16)
-    assert info["seed"] == 42 and info["engine"] == "gan" and "smile" in info["attributes"]
-    assert "seed 42" in out[3] and "GAN engine" in out[3], "the badge says which engine drew the face"
+    # the generator alone: GAN sliders and random faces; mask edits and swaps stay with the lite engine
+    assert info["seed"] == 42 and info["engine"] == "gan+lite" and "smile" in info["attributes"]
+    assert "seed 42" in out[3] and "gan+lite engines" in out[3], "the badge names the engines"
     assert np.array_equal(draw(42, 0.7, "none", 7, state)[0].session.original, face), "same seed, same face"
     assert not np.array_equal(draw(43, 0.7, "none", 7, None)[0].session.original, face)
     assert not np.array_equal(draw(42, 0.7, "coarse", 7, None)[0].session.original, face)
@@ -284,7 +281,7 @@ def test_random_face_opens_a_session_of_the_generator_size(tiny_gan):
 def test_entanglement_view_shows_both_strips(tiny_gan):
     from faceedit.ui import STRIP_FRAMES, make_handlers
 
-    h = make_handlers(None)
+    h = make_handlers(None, tiny_gan)
     state = h["random"](5, 0.7, "none", 0, None)[0]
     sheet = np.asarray(Image.open(h["entanglement"](state, "smile", ["age"])))
     assert sheet.shape[:2] == (2 * 160, STRIP_FRAMES * 160)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import CountingGenerator, run_in_threads
+from helpers import CountingGenerator, gan_composer, run_in_threads
 from torch import nn
 
 from faceedit.directions import Direction, DirectionLibrary
-from faceedit.engines import base
-from faceedit.engines.gan import GanEngine
+from faceedit.editors.composer import Composer
 from faceedit.editors.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import COMPONENTS, INDEX
@@ -57,11 +56,9 @@ def networks() -> dict:
 
 
 @pytest.fixture()
-def gan(monkeypatch: pytest.MonkeyPatch, networks: dict) -> GanEngine:
-    engine = GanEngine(device="cpu", **networks)
-    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in (*base.OPERATIONS, "random")})
-    monkeypatch.setitem(base._engines, "gan", engine)
-    return engine
+def gan(networks: dict) -> Composer:
+    """The GAN editors of the small networks (InterfaceGAN, seg-to-face, re-encode swap, random) + lite."""
+    return gan_composer(**networks)
 
 
 def _reset(networks: dict) -> None:
@@ -70,7 +67,7 @@ def _reset(networks: dict) -> None:
 
 
 def test_a_slider_move_runs_the_generator_once_and_no_encoder(gan, networks, astronaut) -> None:
-    s = Session.from_photo(astronaut, engine="gan")
+    s = Session.from_photo(astronaut, engine="gan", composer=gan)
     assert s.engine_name == "gan" and set(s.attribute_names()) == {"smile", "age"}
     assert networks["encoder"].calls == 1  # inverted once, when the photo was opened
     _reset(networks)
@@ -90,8 +87,8 @@ def test_a_slider_move_runs_the_generator_once_and_no_encoder(gan, networks, ast
 def test_two_sessions_in_threads_do_not_mix_state(gan, networks, astronaut) -> None:
     photos = [astronaut, np.ascontiguousarray(astronaut[:, ::-1])]
     values = [{"smile": 1.5}, {"age": -1.0}]
-    expected = [Session.from_photo(p, engine="gan").set_attributes(v).image for p, v in zip(photos, values)]
-    sessions = [Session.from_photo(p, engine="gan") for p in photos]
+    expected = [Session.from_photo(p, engine="gan", composer=gan).set_attributes(v).image for p, v in zip(photos, values)]
+    sessions = [Session.from_photo(p, engine="gan", composer=gan) for p in photos]
     w0 = sessions[0]._history[0].base.cache["gan"]["w"]
     w1 = sessions[1]._history[0].base.cache["gan"]["w"]
     assert not torch.equal(w0, w1)
@@ -108,7 +105,7 @@ def test_two_sessions_in_threads_do_not_mix_state(gan, networks, astronaut) -> N
 
 
 def test_mask_edit_by_seg_to_face_shows_only_over_the_change(gan, networks, astronaut) -> None:
-    s = Session.from_photo(astronaut, engine="gan")
+    s = Session.from_photo(astronaut, engine="gan", composer=gan)
     new = s.labels.copy()
     mouth = np.isin(new, COMPONENTS["mouth"])
     new[dilate(mouth, 6) & (new == INDEX["skin"])] = INDEX["u_lip"]
@@ -118,7 +115,7 @@ def test_mask_edit_by_seg_to_face_shows_only_over_the_change(gan, networks, astr
     assert "segmentation-to-face" in r.message and r.engine == "gan"
     changed = np.any(r.crop != s.crop, -1)
     assert changed.any() and not (changed & ~dilate(new != s.initial_labels, 40)).any()
-    gan.seg2face = None
+    s.composer = gan_composer(**{**networks, "seg2face": None})  # a server without seg-to-face weights
     with pytest.raises(UnsupportedEditError, match="lite engine"):
         s.edit_mask(_paint_more(new))
 
@@ -130,7 +127,7 @@ def _paint_more(labels: np.ndarray) -> np.ndarray:
 
 
 def test_swap_reencodes_the_composite_and_keeps_the_rest(gan, networks, astronaut) -> None:
-    s = Session.from_photo(astronaut, engine="gan")
+    s = Session.from_photo(astronaut, engine="gan", composer=gan)
     reference = np.ascontiguousarray(astronaut[:, ::-1])
     _reset(networks)
     r = s.swap(reference, ["mouth"])
@@ -156,32 +153,33 @@ def test_a_seed_gives_the_same_face_in_every_run_and_process(gan, networks, tmp_
     import subprocess
     import sys
 
-    a = Session.from_seed(42, truncation=0.7)
-    b = Session.from_seed(42, truncation=0.7)
+    a = Session.from_seed(42, truncation=0.7, composer=gan)
+    b = Session.from_seed(42, truncation=0.7, composer=gan)
     assert a.current.image.shape == (SIZE, SIZE, 3) and a.current.engine == "gan"
     assert np.array_equal(a.current.image, b.current.image)
-    assert not np.array_equal(a.current.image, Session.from_seed(43, truncation=0.7).current.image)
+    assert not np.array_equal(a.current.image, Session.from_seed(43, truncation=0.7, composer=gan).current.image)
     torch.save(networks["generator"].state_dict(), tmp_path / "g.pt")
     script = f"""
 import numpy as np, torch
-from faceedit.engines.gan import GanEngine
+from faceedit.editors.gan_runtime import GanRuntime, StyleSpace
+from faceedit.editors.random_face import RandomFaces
 from faceedit.models.stylegan2 import Generator
 g = Generator({SIZE}, style_dim={STYLE_DIM}, n_mlp=2, channel_multiplier=1)
 g.load_state_dict(torch.load(r"{tmp_path / 'g.pt'}", weights_only=True), strict=True)
-e = GanEngine(generator=g.eval(), device="cpu")
+e = RandomFaces(StyleSpace(GanRuntime("cpu"), g.eval()))
 np.save(r"{tmp_path / 'face.npy'}", e.generate(e.sample(42, 0.7), {SIZE}))
 """
     subprocess.run([sys.executable, "-c", script], check=True, cwd=str(tmp_path), timeout=120,
                    env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
-    alone = GanEngine(generator=networks["generator"], device="cpu")  # no encoder: mean latent from samples
+    alone = gan_composer(generator=networks["generator"]).random()  # no encoder: mean latent from samples
     assert np.array_equal(np.load(tmp_path / "face.npy"), alone.generate(alone.sample(42, 0.7), SIZE))
 
 
 def test_truncation_zero_gives_the_mean_face_and_sliders_move_it(gan, networks) -> None:
-    s = Session.from_seed(7, truncation=0.0)
-    mean = gan.mean_latent()[:, None].expand(1, networks["generator"].n_latent, STYLE_DIM)
-    assert np.array_equal(s.current.image, gan.generate(mean, SIZE))
-    s = Session.from_seed(7, truncation=0.8)
+    s = Session.from_seed(7, truncation=0.0, composer=gan)
+    mean = gan.random().mean_latent()[:, None].expand(1, networks["generator"].n_latent, STYLE_DIM)
+    assert np.array_equal(s.current.image, gan.random().generate(mean, SIZE))
+    s = Session.from_seed(7, truncation=0.8, composer=gan)
     _reset(networks)
     moved = s.set_attributes({"smile": 2.0})
     assert CountingGenerator.calls == 1 and networks["encoder"].calls == 0
@@ -190,12 +188,13 @@ def test_truncation_zero_gives_the_mean_face_and_sliders_move_it(gan, networks) 
 
 
 def test_style_mixing_changes_only_the_chosen_layers(gan) -> None:
-    own, other = gan.sample(11, 0.7), gan.sample(12, 0.7)
-    s = Session.from_seed(11, truncation=0.7, mix=("coarse", 12))
+    faces = gan.random()
+    own, other = faces.sample(11, 0.7), faces.sample(12, 0.7)
+    s = Session.from_seed(11, truncation=0.7, mix=("coarse", 12), composer=gan)
     w = s._history[0].base.cache["gan"]["w"]
     assert torch.equal(w[:, :4], other[:, :4]) and torch.equal(w[:, 4:], own[:, 4:])
     with pytest.raises(InvalidArgumentError, match="coarse, middle, fine"):
-        gan.mix(own, other, "everything")
+        faces.mix(own, other, "everything")
 
 
 def test_random_command_writes_generator_sized_images(gan, tmp_path, capsys) -> None:
@@ -203,25 +202,26 @@ def test_random_command_writes_generator_sized_images(gan, tmp_path, capsys) -> 
 
     from faceedit.cli import main
 
-    assert main(["random", "--seed", "42", "--truncation", "0.7", "--smile", "1.5", "-o", str(tmp_path / "f.png")]) == 0
+    assert main(["random", "--seed", "42", "--truncation", "0.7", "--smile", "1.5", "-o", str(tmp_path / "f.png")],
+                composer=gan) == 0
     assert "gan engine" in capsys.readouterr().out
     assert np.asarray(Image.open(tmp_path / "f.png")).shape == (SIZE, SIZE, 3)
-    assert main(["random", "--seed", "1", "--grid", "2x3", "-o", str(tmp_path / "g.png")]) == 0
+    assert main(["random", "--seed", "1", "--grid", "2x3", "-o", str(tmp_path / "g.png")], composer=gan) == 0
     assert np.asarray(Image.open(tmp_path / "g.png")).shape == (2 * SIZE, 3 * SIZE, 3)
 
 
 def test_random_faces_without_a_generator_say_how_to_get_one(monkeypatch, capsys, tmp_path) -> None:
     from faceedit.cli import main
 
-    monkeypatch.setattr(base, "_capabilities", lambda: {})
+    lite = gan_composer()  # what a server without GAN weights has
     with pytest.raises(WeightsMissingError, match="weights fetch stylegan2.ffhq"):
-        Session.from_seed(1)
-    assert main(["random", "--seed", "1", "-o", str(tmp_path / "x.png")]) == 2
+        Session.from_seed(1, composer=lite)
+    assert main(["random", "--seed", "1", "-o", str(tmp_path / "x.png")], composer=lite) == 2
     assert "lite engine cannot draw new faces" in capsys.readouterr().err
 
 
 def test_conditional_editing_and_the_entanglement_strip(gan, networks) -> None:
-    s = Session.from_seed(5, truncation=0.7)
+    s = Session.from_seed(5, truncation=0.7, composer=gan)
     _reset(networks)
     plain = s.attribute_strip("smile", (-2.0, 0.0, 2.0))
     kept = s.attribute_strip("smile", (-2.0, 0.0, 2.0), conditions=["age"])
@@ -243,7 +243,7 @@ def test_from_registry_wires_the_published_models(monkeypatch, networks) -> None
         def __init__(self, name: str) -> None:
             self.name, self.decoder, self.latent_avg = name, networks["generator"], None
 
-    present = {"e4e.ffhq_encode", "psp.ffhq_encode", "psp.celebs_seg_to_face"}
+    present = {"e4e.ffhq_encode", "psp.ffhq_encode", "psp.celebs_seg_to_face", "interfacegan.stylegan2_ffhq_w.smile"}
     loaded: list[str] = []
 
     def load_model(name: str, device=None):
@@ -253,25 +253,27 @@ def test_from_registry_wires_the_published_models(monkeypatch, networks) -> None
     monkeypatch.setattr(weights, "registry", lambda: dict.fromkeys(present | {"stylegan2.ffhq"}))
     monkeypatch.setattr(weights, "local_path", lambda name: __import__("pathlib").Path(name) if name in present else None)
     monkeypatch.setattr(weights, "load_model", load_model)
-    monkeypatch.setattr(weights, "capabilities", lambda: {"parse": False})
     monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: networks["directions"]))
     monkeypatch.delenv("FACEEDIT_ENCODER", raising=False)
-    engine = GanEngine.from_registry()
-    assert engine.encoder.name == "e4e.ffhq_encode" and engine.generator is networks["generator"]
-    assert engine.seg2face.name == "psp.celebs_seg_to_face" and engine.mask_guided is None and engine.parser is None
-    assert engine.attribute_names() == ["smile", "age"] and "stylegan2.ffhq" not in loaded
+    composer = Composer.from_registry(device="cpu")
+    sliders, mask_edit = composer.pick("attributes", "gan"), composer.pick("mask_edit", "gan")
+    assert sliders.style.encoder.name == "e4e.ffhq_encode" and sliders.style.generator is networks["generator"]
+    assert mask_edit.seg2face.name == "psp.celebs_seg_to_face" and mask_edit.style is sliders.style
+    assert [e.name for e in composer.editors_for("swap", "gan")] == ["re-encode swap"]  # no mask-guided weights
+    assert composer.parser is None and composer.can("random", "gan")
+    assert composer.attributes("gan").names() == ["smile", "age"] and "stylegan2.ffhq" not in loaded
     monkeypatch.setenv("FACEEDIT_ENCODER", "psp")
-    assert GanEngine.from_registry().encoder.name == "psp.ffhq_encode"
+    assert Composer.from_registry(device="cpu").pick("attributes", "gan").style.encoder.name == "psp.ffhq_encode"
 
 
-def test_forced_gan_with_some_weights_fails_only_where_they_are_missing(gan, monkeypatch, astronaut) -> None:
-    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True, "invert": True})
-    monkeypatch.setenv("FACEEDIT_ENGINE", "gan")
-    s = Session.from_photo(astronaut)
+def test_forced_gan_with_some_weights_fails_only_where_they_are_missing(networks, astronaut) -> None:
+    encoder_only = gan_composer(generator=networks["generator"], encoder=networks["encoder"],
+                                directions=networks["directions"], forced="gan")
+    s = Session.from_photo(astronaut, composer=encoder_only)
     assert s.engines == {"attributes": "gan", "mask_edit": "gan", "swap": "gan"}
     assert s.set_attributes({"smile": 1.0}).engine == "gan"
     with pytest.raises(WeightsMissingError, match="mask edit"):
         s.edit_mask(s.labels)
-    monkeypatch.delenv("FACEEDIT_ENGINE")
-    auto = Session.from_photo(astronaut)  # the encoder alone serves swaps (composite + re-encode)
+    encoder_only.forced = None
+    auto = Session.from_photo(astronaut, composer=encoder_only)  # the encoder alone serves swaps (re-encode)
     assert auto.engines == {"attributes": "gan", "mask_edit": "lite", "swap": "gan"}

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import gan_composer
 from l2m_recipe import he_weights, perturb
 from mask_guided_fixtures import seeded_state_dict
 from test_gan_engine import STYLE_DIM, CountingGenerator, SmallEncoder
 
 from faceedit.directions import Direction, DirectionLibrary
-from faceedit.engines import base
-from faceedit.engines.gan import GanEngine
+from faceedit.editors.composer import Composer
 from faceedit.editors.lite_texture import dilate
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import COMPONENTS, INDEX
@@ -69,11 +69,6 @@ def stylegan() -> dict:
     return {"generator": gen, "encoder": enc, "directions": lib}
 
 
-def _install(monkeypatch: pytest.MonkeyPatch, engine: GanEngine) -> GanEngine:
-    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in base.OPERATIONS})
-    monkeypatch.setitem(base._engines, "gan", engine)
-    monkeypatch.setenv("FACEEDIT_ENGINE", "gan")
-    return engine
 
 
 def _photo_mask(mask: np.ndarray, session: Session) -> np.ndarray:
@@ -91,11 +86,12 @@ def test_l2m_slider_runs_only_the_l2m_generator_and_pastes_back(monkeypatch, l2m
     from faceedit.ui import badge
 
     nets, g_calls, e_calls = l2m_nets
-    gan = _install(monkeypatch, GanEngine(device="cpu", l2m=nets, **stylegan))
+    gan = gan_composer(l2m=nets, forced="gan", **stylegan)
     e_calls.n = 0
-    s = Session.from_photo(astronaut)
+    s = Session.from_photo(astronaut, composer=gan)
     assert s.attribute_names() == ["smile", L2M] and s.attribute_range(L2M) == (-2.0, 2.0)
-    assert gan.l2m_direction().kind == "l2m" and gan.l2m_direction().metadata["domains"] == "not_smiling / smiling"
+    l2m = gan.editors_for("attributes", "gan")[1]
+    assert l2m.direction().kind == "l2m" and l2m.direction().metadata["domains"] == "not_smiling / smiling"
     assert e_calls.n == 1  # encoded once, when the photo was opened
     g_calls.n = e_calls.n = stylegan["encoder"].calls = CountingGenerator.calls = 0
 
@@ -142,14 +138,15 @@ def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astron
     assert caps["attributes"] and not caps["invert"] and not caps["mask_edit"] and not caps["swap"]
     monkeypatch.setattr(directions_module.DirectionLibrary, "from_registry", classmethod(lambda cls: None))
     try:
-        engine = GanEngine.from_registry()
+        composer = Composer.from_registry(device="cpu")
     finally:
         weights.clear_model_cache()
-    assert engine.encoder is None and engine.attribute_names() == ["smile", "age", "pose", "pitch", L2M]
-    assert engine.l2m.nets.generator.img_size == 256 and engine.l2m.nets.fan is None
-    g_calls, e_calls = Counter(engine.l2m.nets.generator), Counter(engine.l2m.nets.style_encoder)
-    monkeypatch.setitem(base._engines, "gan", engine)
-    s = Session.from_photo(astronaut)
+    assert [e.name for e in composer.editors if e.engine == "gan"] == ["L2M-GAN slider"]
+    assert composer.attributes("gan").names() == ["smile", "age", "pose", "pitch", L2M]
+    l2m = composer.pick("attributes", "gan").l2m
+    assert l2m.nets.generator.img_size == 256 and l2m.nets.fan is None
+    g_calls, e_calls = Counter(l2m.nets.generator), Counter(l2m.nets.style_encoder)
+    s = Session.from_photo(astronaut, composer=composer)
     assert s.engines == {"attributes": "gan", "mask_edit": "lite", "swap": "lite"} and e_calls.n == 1
     r = s.set_attributes({L2M: 1.0})
     assert (g_calls.n, e_calls.n) == (1, 1) and r.engine == "gan" and r.image.shape == astronaut.shape
@@ -159,15 +156,14 @@ def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astron
 def test_l2m_alone_keeps_the_lite_sliders_beside_its_own(monkeypatch, l2m_nets, astronaut) -> None:
     """Only the L2M checkpoint: the sliders are the lite engine's plus L2M's; each runs on its own model,
     L2M first on the aligned crop, the lite warp on its output; 0 everywhere is the photo; undo is exact."""
-    from faceedit.engines.base import FaceState, get_engine
+    from faceedit.editors.base import FaceState
+    from faceedit.editors.lite import LiteSliders
     from faceedit.errors import UnsupportedEditError
     from faceedit.ui import badge
 
     nets, g_calls, e_calls = l2m_nets
-    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True})  # what l2m.celebahq alone gives
-    monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
-    monkeypatch.setitem(base._engines, "gan", GanEngine(device="cpu", l2m=nets))
-    s = Session.from_photo(astronaut)
+    composer = gan_composer(l2m=nets)  # what l2m.celebahq alone gives
+    s = Session.from_photo(astronaut, composer=composer)
     assert s.engines["attributes"] == "gan"
     assert s.attribute_names() == ["smile", "age", "pose", "pitch", L2M]
     assert s.attribute_range("pose") == (-3.0, 3.0) and s.attribute_range(L2M) == (-2.0, 2.0)
@@ -175,7 +171,7 @@ def test_l2m_alone_keeps_the_lite_sliders_beside_its_own(monkeypatch, l2m_nets, 
 
     smile = s.set_attributes({"smile": 1.5})  # a lite slider: the lite engine alone, no L2M network
     assert (g_calls.n, e_calls.n) == (0, 0) and smile.engine == "lite" and smile.device == "cpu"
-    alone = Session.from_photo(astronaut, engine="lite").set_attributes({"smile": 1.5})
+    alone = Session.from_photo(astronaut, engine="lite", composer=composer).set_attributes({"smile": 1.5})
     assert np.array_equal(smile.image, alone.image) and "L2M" not in smile.message
 
     l2m = s.set_attributes({"smile": 0.0, L2M: 1.0})  # the L2M slider: its generator once, no style encoder
@@ -187,7 +183,7 @@ def test_l2m_alone_keeps_the_lite_sliders_beside_its_own(monkeypatch, l2m_nets, 
     assert both.engine == "gan+lite" and "L2M-GAN" in both.message and "lite engine smile" in both.message
     assert "gan+lite engines" in badge(both.engine, both.device, both.message)
     on_l2m = FaceState(crop=l2m.crop, labels=s.initial_labels, landmarks=s._history[0].base.landmarks)
-    assert np.array_equal(both.crop, get_engine("lite").attributes(on_l2m, {"smile": 1.5}).crop)  # the order
+    assert np.array_equal(both.crop, LiteSliders().apply(on_l2m, {"smile": 1.5}).crop)  # the order
     assert not np.array_equal(both.image, l2m.image) and not np.array_equal(both.image, smile.image)
     turned = s.set_attributes({"pose": 1.0, L2M: -1.0})
     assert (g_calls.n, e_calls.n) == (2, 0) and turned.engine == "gan+lite" and "pose" in turned.message
@@ -222,8 +218,8 @@ def test_painting_bigger_lips_with_the_mask_guided_model(monkeypatch, mask_guide
     from faceedit.imaging import from_tensor
 
     model, g_passes, encodes = mask_guided
-    gan = _install(monkeypatch, GanEngine(device="cpu", mask_guided=model))
-    s = Session.from_photo(astronaut)
+    gan = gan_composer(mask_guided=model)
+    s = Session.from_photo(astronaut, composer=gan)
     assert s.engines["mask_edit"] == "gan"
     new = s.labels.copy()
     lips = np.isin(new, COMPONENTS["mouth"])
@@ -242,8 +238,9 @@ def test_painting_bigger_lips_with_the_mask_guided_model(monkeypatch, mask_guide
     assert not (changed_photo & ~_photo_mask(dilate(painted, 40), s)).any()  # the rest: the original bytes
 
     # the cached app path gives the official edit (Gu et al.'s inference) where the edit shows fully
-    small, old_h = gan._helen_inputs(s.crop, s.initial_labels)
-    official = from_tensor(model.edit(small, old_h, gan._helen_inputs(s.crop, new)[1]))
+    helen = gan.pick("mask_edit", "gan").helen_inputs
+    small, old_h = helen(s.crop, s.initial_labels)
+    official = from_tensor(model.edit(small, old_h, helen(s.crop, new)[1]))
     official = cv2.resize(official, (512, 512), interpolation=cv2.INTER_LINEAR)
     assert np.abs(r.crop[painted].astype(int) - official[painted]).max() <= 2
 
@@ -258,8 +255,7 @@ def test_painting_bigger_lips_with_the_mask_guided_model(monkeypatch, mask_guide
 
 def test_swapping_eyes_with_the_mask_guided_model(monkeypatch, mask_guided, astronaut) -> None:
     model, g_passes, encodes = mask_guided
-    _install(monkeypatch, GanEngine(device="cpu", mask_guided=model))
-    s = Session.from_photo(astronaut)
+    s = Session.from_photo(astronaut, composer=gan_composer(mask_guided=model))
     reference = np.ascontiguousarray(cv2.resize(astronaut, (400, 400))[:, ::-1])
     g_passes.n = encodes.n = 0
     r = s.swap(reference, ["eyes"])

@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import CountingGenerator
+from helpers import CountingGenerator, gan_composer
 from PIL import Image
 
 from faceedit import random_faces as rf
 from faceedit.cli import main
 from faceedit.directions import Direction, DirectionLibrary
-from faceedit.engines import base
-from faceedit.engines.gan import GanEngine
+from faceedit.editors.composer import Composer
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.session import Session
 
@@ -38,12 +37,9 @@ def networks() -> dict:
 
 
 @pytest.fixture()
-def gan(monkeypatch: pytest.MonkeyPatch, networks: dict) -> GanEngine:
-    engine = GanEngine(device="cpu", **networks)
-    monkeypatch.setattr(base, "_capabilities", lambda: {"random": True})
-    monkeypatch.setitem(base._engines, "gan", engine)
-    monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
-    return engine
+def gan(networks: dict) -> Composer:
+    """The generator's editors (random faces, latent-direction sliders; no encoder) beside the lite ones."""
+    return gan_composer(**networks)
 
 
 def _png(path) -> np.ndarray:
@@ -51,14 +47,14 @@ def _png(path) -> np.ndarray:
 
 
 def test_contact_sheet_tiles_are_the_faces_of_their_seeds(gan) -> None:
-    faces = [Session.from_seed(s, truncation=0.5, mix=("middle", 9)).current.image for s in (3, 4, 5)]
+    faces = [Session.from_seed(s, truncation=0.5, mix=("middle", 9), composer=gan).current.image for s in (3, 4, 5)]
     CountingGenerator.calls = 0
-    sheet = rf.contact_sheet(gan, [3, 4, 5], cols=2, truncation=0.5, mix=("middle", 9))
+    sheet = rf.contact_sheet(gan.random(), [3, 4, 5], cols=2, truncation=0.5, mix=("middle", 9))
     assert CountingGenerator.calls == 3  # one pass per face, nothing else
     assert sheet.shape == (2 * SIZE, 2 * SIZE, 3)
     assert np.array_equal(sheet[:SIZE, :SIZE], faces[0]) and np.array_equal(sheet[:SIZE, SIZE:], faces[1])
     assert np.array_equal(sheet[SIZE:, :SIZE], faces[2]) and (sheet[SIZE:, SIZE:] == 255).all()
-    captioned = rf.contact_sheet(gan, [3, 4], cols=2, truncation=0.5, mix=("middle", 9), captions=True)
+    captioned = rf.contact_sheet(gan.random(), [3, 4], cols=2, truncation=0.5, mix=("middle", 9), captions=True)
     assert captioned.shape[0] > SIZE and captioned.shape[1] == 2 * SIZE + 2
     assert np.array_equal(captioned[:SIZE, SIZE + 2:], faces[1])
     assert (captioned[SIZE:] < 128).any()  # the caption is written
@@ -69,7 +65,7 @@ def test_contact_sheet_tiles_are_the_faces_of_their_seeds(gan) -> None:
 
 
 def test_entanglement_view_shows_plain_and_conditioned_strips(gan, networks) -> None:
-    s = Session.from_seed(5, truncation=0.7)
+    s = Session.from_seed(5, truncation=0.7, composer=gan)
     face = s.current.image
     CountingGenerator.calls = 0
     view = rf.entanglement_view(s, "smile", "age", alphas=(-2.0, 0.0, 2.0))
@@ -92,44 +88,43 @@ def test_random_cli_keep_mix_strip_and_captions(gan, networks, tmp_path, capsys)
     out = tmp_path / "face.png"
     argv = ["random", "--seed", "42", "--smile", "1.5", "--keep", "age", "--mix-seed", "7", "--mix-layers",
             "middle", "-o", str(out)]
-    assert main(argv) == 0
-    expected = Session.from_seed(42, 0.7, mix=("middle", 7)).set_attributes({"smile": 1.5}, {"smile": ["age"]})
+    assert main(argv, composer=gan) == 0
+    expected = Session.from_seed(42, 0.7, mix=("middle", 7), composer=gan).set_attributes({"smile": 1.5}, {"smile": ["age"]})
     assert np.array_equal(_png(out), expected.image) and _png(out).shape == (SIZE, SIZE, 3)
     said = capsys.readouterr().out
     assert "keeping age" in said and "gan engine" in said and "middle styles from seed 7" in said
 
-    assert main(["random", "--seed", "42", "--mix", "middle:7", "-o", str(out)]) == 0
-    assert np.array_equal(_png(out), Session.from_seed(42, 0.7, mix=("middle", 7)).current.image)
+    assert main(["random", "--seed", "42", "--mix", "middle:7", "-o", str(out)], composer=gan) == 0
+    assert np.array_equal(_png(out), Session.from_seed(42, 0.7, mix=("middle", 7), composer=gan).current.image)
 
     strip = tmp_path / "strip.png"
-    assert main(["random", "--seed", "42", "--strip", "smile", "--keep", "age", "-o", str(strip)]) == 0
+    assert main(["random", "--seed", "42", "--strip", "smile", "--keep", "age", "-o", str(strip)], composer=gan) == 0
     assert _png(strip).shape[1] == 7 * SIZE + 6 * 2 and "cosine" in capsys.readouterr().out
-    assert main(["random", "--seed", "42", "--strip", "smile", "-o", str(strip)]) == 2
+    assert main(["random", "--seed", "42", "--strip", "smile", "-o", str(strip)], composer=gan) == 2
     assert "--keep" in capsys.readouterr().err
-    assert main(["random", "--seed", "42", "--keep", "age", "-o", str(strip)]) == 2
+    assert main(["random", "--seed", "42", "--keep", "age", "-o", str(strip)], composer=gan) == 2
     assert "moved slider" in capsys.readouterr().err
 
     sheet = tmp_path / "sheet.png"
-    assert main(["random", "--seed", "3", "--grid", "1x2", "--captions", "-o", str(sheet)]) == 0
+    assert main(["random", "--seed", "3", "--grid", "1x2", "--captions", "-o", str(sheet)], composer=gan) == 0
     assert _png(sheet).shape[1] == 2 * SIZE + 2 and _png(sheet).shape[0] > SIZE
-    assert np.array_equal(_png(sheet)[:SIZE, :SIZE], Session.from_seed(3).current.image)
-    assert main(["random", "--seed", "3", "--grid", "1x2", "--smile", "2", "-o", str(sheet)]) == 0
-    edited = Session.from_seed(4).set_attributes({"smile": 2.0}).image
+    assert np.array_equal(_png(sheet)[:SIZE, :SIZE], Session.from_seed(3, composer=gan).current.image)
+    assert main(["random", "--seed", "3", "--grid", "1x2", "--smile", "2", "-o", str(sheet)], composer=gan) == 0
+    edited = Session.from_seed(4, composer=gan).set_attributes({"smile": 2.0}).image
     assert _png(sheet).shape == (SIZE, 2 * SIZE, 3) and np.array_equal(_png(sheet)[:, SIZE:], edited)
-    assert main(["random", "--grid", "9x9", "-o", str(sheet)]) == 2
+    assert main(["random", "--grid", "9x9", "-o", str(sheet)], composer=gan) == 2
     assert "1..64" in capsys.readouterr().err
 
 
-def test_without_the_generator_the_sheet_says_how_to_get_it(monkeypatch, tmp_path, capsys) -> None:
-    monkeypatch.setattr(base, "_capabilities", lambda: {})
-    assert main(["random", "--grid", "2x2", "-o", str(tmp_path / "x.png")]) == 2
+def test_without_the_generator_the_sheet_says_how_to_get_it(gan, tmp_path, capsys) -> None:
+    lite = gan_composer()
+    assert main(["random", "--grid", "2x2", "-o", str(tmp_path / "x.png")], composer=lite) == 2
     err = capsys.readouterr().err
     assert "python -m faceedit weights fetch stylegan2.ffhq" in err and "lite engine" in err
     with pytest.raises(WeightsMissingError, match="weights fetch stylegan2.ffhq"):
-        rf.random_engine()
-    monkeypatch.setattr(base, "_capabilities", lambda: {"random": True})
+        rf.random_editor(lite)
     with pytest.raises(WeightsMissingError, match="lite engine cannot draw"):
-        rf.random_engine("lite")
+        rf.random_editor(gan, "lite")
 
 
 def test_the_view_refuses_the_lite_engine_plainly(astronaut) -> None:
@@ -154,18 +149,17 @@ def test_a_generated_face_takes_mask_edits_sliders_and_undo_like_a_photo(gan, as
     """A generated session (built as ``Session.from_seed`` builds it; the astronaut's aligned crop stands for
     the generator's picture, since random weights draw no face): the lite engine repaints it, results are the
     picture itself (no paste-back), sliders afterwards invert the edited face once, undo walks back."""
-    from faceedit.engines.base import FaceState
-    from faceedit.editors.lite_ops import LiteEngine
+    from faceedit.editors.base import FaceState
     from faceedit.labels import INDEX
     from faceedit.session import _Photo, prepare_photo
 
-    photo = prepare_photo(astronaut, size=256, parse=LiteEngine())
-    w = gan.sample(5, 0.7)
+    photo = prepare_photo(astronaut, size=256)
+    w = gan.random().sample(5, 0.7)
     encoder = InvertingEncoder(w + 0.05)
-    monkeypatch.setattr(gan, "encoder", encoder)
+    gan.random().style.encoder = encoder  # this composer's own StyleSpace: nothing global is patched
     face = FaceState(crop=photo.face.crop, labels=photo.face.labels, landmarks=photo.face.landmarks,
                      cache={"gan": {"w": w, "generated": True}})
-    s = Session(_Photo(face.crop, None, face, 1), {"attributes": "gan", "mask_edit": "lite", "swap": "lite"})
+    s = Session(_Photo(face.crop, None, face, 1), {"attributes": "gan", "mask_edit": "lite", "swap": "lite"}, gan)
     start = s.current.image
     new = s.labels.copy()
     new[np.roll(s.labels == INDEX["hair"], 6, axis=0) & (s.labels == INDEX["background"])] = INDEX["hair"]

@@ -6,34 +6,47 @@ import numpy as np
 import pytest
 from helpers import run_in_threads
 
-from faceedit.engines import base
+from faceedit.editors.base import PHOTO_OPERATIONS, Editor
+from faceedit.editors.composer import Composer
+from faceedit.editors.lite import lite_editors
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
 from faceedit.session import Session
 
 
+def _gan_editor(operation: str) -> Editor:
+    """A stand-in GAN editor serving ``operation`` (the choice of editor is what these tests check)."""
+    return type(f"Fake{operation}", (Editor,), {"name": f"fake {operation}", "operation": operation,
+                                                "engine": "gan"})()
+
+
 def test_faceedit_engine_forces_the_lite_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "_capabilities", lambda: {op: True for op in base.OPERATIONS})
-    assert base.engine_for("attributes") == "gan"
-    monkeypatch.setenv("FACEEDIT_ENGINE", "lite")
-    assert {base.engine_for(op) for op in base.OPERATIONS} == {"lite"}
-
-
-def test_engine_is_chosen_per_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    every = [_gan_editor(op) for op in PHOTO_OPERATIONS] + lite_editors()
     monkeypatch.delenv("FACEEDIT_ENGINE", raising=False)
-    monkeypatch.setattr(base, "_capabilities", lambda: {"attributes": True, "mask_edit": False, "swap": False})
-    assert base.engine_for("attributes") == "gan"
-    assert base.engine_for("mask_edit") == "lite"
-    assert base.engine_for("swap") == "lite"
+    assert Composer(every).engine_for("attributes") == "gan"
+    assert Composer.from_registry(classes=[]).forced is None
+    monkeypatch.setenv("FACEEDIT_ENGINE", "lite")
+    forced = Composer.from_registry(classes=[])  # the environment is read once, when the composer is built
+    assert forced.forced == "lite"
+    assert {Composer(every, forced=forced.forced).engine_for(op) for op in PHOTO_OPERATIONS} == {"lite"}
+    monkeypatch.delenv("FACEEDIT_ENGINE")
+    assert forced.forced == "lite", "not re-read per call"
+
+
+def test_engine_is_chosen_per_operation() -> None:
+    composer = Composer([_gan_editor("attributes"), *lite_editors()])
+    assert composer.engine_for("attributes") == "gan"
+    assert composer.engine_for("mask_edit") == "lite"
+    assert composer.engine_for("swap") == "lite"
 
 
 def test_forcing_gan_without_weights_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "_capabilities", lambda: {})
-    monkeypatch.setenv("FACEEDIT_ENGINE", "gan")
     with pytest.raises(WeightsMissingError, match="weights fetch"):
-        base.engine_for("attributes")
+        Composer(lite_editors(), forced="gan").engine_for("attributes")
+    with pytest.raises(InvalidArgumentError, match="lite"):
+        Composer(lite_editors(), forced="turbo")
     monkeypatch.setenv("FACEEDIT_ENGINE", "turbo")
     with pytest.raises(InvalidArgumentError, match="lite"):
-        base.engine_for("attributes")
+        Composer.from_registry(classes=[])
 
 
 def test_a_photo_without_a_face_is_refused_plainly() -> None:

@@ -14,7 +14,16 @@ from faceedit.labels import PALETTE, check_label_map
 
 if TYPE_CHECKING:
     from faceedit.align import Alignment
-    from faceedit.engines.base import EditResult
+    from faceedit.editors.base import EditResult
+    from faceedit.editors.composer import Composer
+
+
+def composer_of(args: argparse.Namespace) -> Composer:
+    """The composer given to :func:`faceedit.cli.main`, else one built from the weights registry."""
+    from faceedit.editors.composer import Composer
+
+    given = getattr(args, "composer", None)
+    return given if given is not None else Composer.from_registry()
 
 
 def add_photo_arguments(parser: argparse.ArgumentParser) -> None:

@@ -48,10 +48,11 @@ def parse_values(args: argparse.Namespace) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the photo, apply the sliders, write the result, say which engine made it."""
+    from faceedit.commands._io import composer_of
     from faceedit.session import Session
 
     values = parse_values(args)
-    session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine)
+    session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine, composer=composer_of(args))
     result = session.set_attributes(values) if values else session.current
     shown = ", ".join(f"{k}={v:g}" for k, v in values.items()) or "no sliders moved"
     return write_result(result, args, shown)

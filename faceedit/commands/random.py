@@ -42,12 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, edit, write; say which engine made it."""
     from faceedit import random_faces as rf
+    from faceedit.commands._io import composer_of
     from faceedit.commands.edit import parse_values
     from faceedit.errors import InvalidArgumentError
     from faceedit.imaging import save_image
     from faceedit.session import Session
 
     values = parse_values(args)
+    composer = composer_of(args)
     if args.mix is not None and args.mix_seed is not None:
         raise InvalidArgumentError("Give either --mix LAYERS:SEED or --mix-seed/--mix-layers, not both.")
     mix = rf.parse_mix(args.mix) if args.mix is not None else \
@@ -63,21 +65,22 @@ def run(args: argparse.Namespace) -> int:
         rows, cols = rf.parse_grid(args.grid)
         seeds = [args.seed + k for k in range(rows * cols)]
         if values:  # edited faces: one session per seed
-            tiles = [Session.from_seed(s, truncation=args.truncation, mix=mix).set_attributes(values, conditions)
+            tiles = [Session.from_seed(s, truncation=args.truncation, mix=mix, composer=composer)
+                     .set_attributes(values, conditions)
                      for s in seeds]
             images = [rf.caption(t.image, f"seed {s}") if args.captions else t.image for t, s in zip(tiles, seeds)]
             sheet, engine, device = rf.tile_grid(images, cols, 2 if args.captions else 0), tiles[0].engine, \
                 tiles[0].device
         else:
-            gan = rf.random_engine()
-            sheet = rf.contact_sheet(gan, seeds, cols, args.truncation, mix, captions=args.captions)
-            engine, device = gan.name, gan.device
+            faces = rf.random_editor(composer)
+            sheet = rf.contact_sheet(faces, seeds, cols, args.truncation, mix, captions=args.captions)
+            engine, device = faces.engine, faces.device
         path = save_image(sheet, args.output)
         print(f"wrote {path} (seeds {seeds[0]}..{seeds[-1]} as {rows}x{cols}, truncation {args.truncation:g}"
               f"{mixed}) with the {engine} engine on {device}")
         return 0
 
-    session = Session.from_seed(args.seed, truncation=args.truncation, mix=mix)
+    session = Session.from_seed(args.seed, truncation=args.truncation, mix=mix, composer=composer)
     if args.strip:
         if len(args.keep) != 1:
             raise InvalidArgumentError("--strip ATTR needs exactly one --keep ATTR2 to condition on.")

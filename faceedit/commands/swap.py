@@ -23,9 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open both photos, swap, write the result, say which engine made it."""
+    from faceedit.commands._io import composer_of
     from faceedit.session import Session
 
     components = [c.strip() for c in args.components.split(",") if c.strip()]
-    session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine)
+    session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine,
+                                 composer=composer_of(args))
     result = session.swap(args.reference, components)
     return write_result(result, args, f"{', '.join(components)} swapped")

@@ -43,9 +43,8 @@ import numpy as np
 
 from faceedit.editors import lite_geometry as geo
 from faceedit.editors import lite_texture as tex
-from faceedit.engines.base import EngineOutput, FaceState
-from faceedit.errors import InvalidArgumentError, UnsupportedEditError
-from faceedit.labels import CLASSES, COMPONENTS, INDEX, check_label_map, component_indices
+from faceedit.editors.base import FaceState
+from faceedit.labels import CLASSES, COMPONENTS, INDEX
 
 #: Slider names the lite engine understands, and their range.
 ATTRIBUTES: tuple[str, ...] = ("smile", "age", "pose", "pitch")
@@ -76,135 +75,6 @@ SHAPE_GROUPS: dict[str, tuple[int, ...]] = {
 #: Mirror partners: a component painted where there was none may be copied from its twin.
 TWINS = {"l_eye": "r_eye", "r_eye": "l_eye", "l_brow": "r_brow", "r_brow": "l_brow",
          "l_ear": "r_ear", "r_ear": "l_ear"}
-
-
-class LiteEngine:
-    """Classical, offline editing engine (see the module docstring)."""
-
-    name = "lite"
-
-    @property
-    def device(self) -> str:
-        """Always the CPU."""
-        return "cpu"
-
-    def attribute_names(self) -> list[str]:
-        """Slider names: smile, age, pose (yaw), pitch."""
-        return list(ATTRIBUTES)
-
-    def attribute_range(self, name: str) -> tuple[float, float]:
-        """Every lite slider spans -3..3."""
-        return ATTRIBUTE_RANGE
-
-    def parse(self, crop: np.ndarray) -> np.ndarray:
-        """Labels from the landmark parser (mesh + selfie segmentation)."""
-        from faceedit.parsing.landmark import LandmarkParser
-
-        return LandmarkParser().parse(crop)
-
-    def prepare(self, face: FaceState) -> None:
-        """Nothing to precompute: every lite edit works from the crop, labels and landmarks."""
-
-    # ------------------------------------------------------------------ attributes
-    def check_values(self, values: dict[str, float]) -> dict[str, float]:
-        """Validate slider names and ranges; return them as floats."""
-        out: dict[str, float] = {}
-        lo, hi = ATTRIBUTE_RANGE
-        for key, value in values.items():
-            if key not in ATTRIBUTES:
-                raise InvalidArgumentError(
-                    f"The lite engine has no slider {key!r}; available: {', '.join(ATTRIBUTES)}."
-                )
-            v = float(value)
-            if not np.isfinite(v) or not lo <= v <= hi:
-                raise InvalidArgumentError(f"Slider {key!r} must lie in {lo:g}..{hi:g}; got {value!r}.")
-            out[key] = v
-        return out
-
-    def attributes(self, face: FaceState, values: dict[str, float],
-                   conditions: dict[str, tuple[str, ...]] | None = None) -> EngineOutput:
-        """Apply smile / age / pose / pitch to the face (absolute values; 0 = unchanged).
-
-        The lite sliders are independent by construction; conditional editing (a
-        latent-space projection) needs the GAN engine.
-        """
-        if conditions and any(conditions.values()):
-            raise UnsupportedEditError(
-                "Conditional editing (e.g. smile while keeping age) works on GAN latent directions; "
-                "the lite engine's sliders are already independent and take no conditions."
-            )
-        v = self.check_values(values)
-        smile, age = v.get("smile", 0.0), v.get("age", 0.0)
-        yaw = float(np.clip(v.get("pose", 0.0) * POSE_DEGREES_PER_UNIT, -MAX_POSE_DEGREES, MAX_POSE_DEGREES))
-        pitch = float(np.clip(v.get("pitch", 0.0) * POSE_DEGREES_PER_UNIT, -MAX_POSE_DEGREES, MAX_POSE_DEGREES))
-        image = face.crop
-        if age == 0 and smile == 0 and yaw == 0 and pitch == 0:
-            return EngineOutput(crop=image.copy())
-        notes: list[str] = []
-        size = image.shape[:2]
-        lm = face.landmarks.astype(np.float64)
-        if age != 0:
-            image = age_texture(image, face.labels, age)
-            notes.append("age is an approximate heuristic (skin texture, sagging, hair colour), "
-                         "not a learned ageing model")
-        maps = None
-        if smile != 0 or age != 0:
-            maps = expression_map(lm, size, smile=smile, age=age)
-        if yaw != 0 or pitch != 0:
-            pose_maps, hole = pose_map(lm, size, yaw, pitch)
-            maps = pose_maps if maps is None else geo.compose_maps(maps, pose_maps)
-            if abs(v.get("pose", 0.0)) * POSE_DEGREES_PER_UNIT > MAX_POSE_DEGREES or \
-                    abs(v.get("pitch", 0.0)) * POSE_DEGREES_PER_UNIT > MAX_POSE_DEGREES:
-                notes.append(f"the lite engine turns the head at most {MAX_POSE_DEGREES:g} degrees")
-        else:
-            hole = None
-        out = geo.remap(image, maps) if maps is not None else image.copy()
-        if hole is not None and hole.any():
-            out = cv2.inpaint(out, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        return EngineOutput(crop=out, message="; ".join(notes))
-
-    # ------------------------------------------------------------------ mask edit
-    def edit_mask(self, face: FaceState, new_labels: np.ndarray) -> EngineOutput:
-        """Move, grow, shrink and refill components so the crop follows the painted map."""
-        new = check_label_map(new_labels)
-        old = face.labels
-        if new.shape != old.shape:
-            raise InvalidArgumentError(
-                f"The painted label map is {new.shape[1]}x{new.shape[0]}; it must match the aligned crop "
-                f"({old.shape[1]}x{old.shape[0]})."
-            )
-        changed = new != old
-        if not changed.any():
-            return EngineOutput(crop=face.crop.copy(), labels=old.copy())
-        out, missing = repaint(face.crop, old, new)
-        done = changed.copy()
-        if missing:
-            for cls in missing:
-                done &= new != INDEX[cls]
-            names = ", ".join(sorted({_display(c) for c in missing}))
-            if not done.any():
-                raise UnsupportedEditError(
-                    f"The lite engine cannot draw {names} where the photo has none; this needs the GAN "
-                    "engine (mask-guided generator weights)."
-                )
-        # Labels that could not be drawn keep their old class in the returned map.
-        result_labels = np.where(done | ~changed, new, old).astype(np.uint8)
-        message = ""
-        if missing:
-            message = (f"cannot synthesize {names} (the photo has none to move): needs the GAN engine; "
-                       "the rest of the edit was applied")
-        return EngineOutput(crop=out, labels=result_labels, message=message)
-
-    # ------------------------------------------------------------------ swap
-    def swap(self, face: FaceState, reference: FaceState, components: tuple[str, ...]) -> EngineOutput:
-        """Warp the reference's components onto this face, colour-match and blend them in."""
-        if not components:
-            raise InvalidArgumentError(f"Choose at least one component to swap: {', '.join(COMPONENTS)}.")
-        component_indices(list(components))  # validates the names
-        if reference.crop.shape != face.crop.shape:
-            raise InvalidArgumentError("The reference face must be aligned at the same size as the photo.")
-        out, labels, notes = swap_components(face, reference, tuple(c.strip().lower() for c in components))
-        return EngineOutput(crop=out, labels=labels, message="; ".join(notes))
 
 
 def _display(cls: str) -> str:

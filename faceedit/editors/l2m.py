@@ -1,0 +1,161 @@
+"""L2M-GAN sliders (Yang et al., CVPR 2021): one slider per two-domain checkpoint (e.g. ``smiling (L2M)``).
+
+The style encoder runs once per face (``s1, s2, s3`` and the high-pass masks cached in
+``face.cache["gan"]["l2m"]``); a slider move runs only the L2M generator on ``s1 + s2 + alpha (s3 - s2)``,
+and its image is blended over the face + hair region.  The photo is encoded in domain 0 (no attribute
+classifier ships with the release); without the FAN the masks come from the face's mesh landmarks
+(:func:`faceedit.l2m_masks.masks_from_landmarks`, an approximation of the authors' FAN masks).
+
+In a chain after another editor (the latent-direction edit) the generator runs on that result with the
+face's own codes; on the face's own crop the last image is cached per face and value, so moving only the
+lite sliders chained after it runs no L2M generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from faceedit.editors import lite_texture as tex
+from faceedit.editors.base import Editor, EditorOutput, FaceState
+from faceedit.editors.gan_runtime import GanRuntime
+from faceedit.errors import InvalidArgumentError, NoFaceFoundError
+
+#: Slider range of an L2M-GAN slider: +1 (from the photo's assumed domain 0) is the authors' published edit.
+L2M_RANGE: tuple[float, float] = (-2.0, 2.0)
+#: Suffix that marks an L2M-GAN slider's name (``smiling (L2M)``).
+L2M_SUFFIX = " (L2M)"
+#: The published two-domain checkpoint (CelebA-HQ smiling).
+L2M_WEIGHTS = "l2m.celebahq"
+
+
+class L2MSliders(Editor):
+    """The L2M-GAN slider of a two-domain checkpoint (see the module docstring)."""
+
+    name = "L2M-GAN slider"
+    operation = "attributes"
+    engine = "gan"
+    requires = ((L2M_WEIGHTS,),)
+    title = "L2M-GAN"
+    conditionable = False  # a model, not a latent direction
+    slider_order = 1  # shown after the latent-direction (or lite) sliders
+
+    def __init__(self, l2m: Any, runtime: GanRuntime | None = None) -> None:
+        """``l2m``: an :class:`~faceedit.models.l2m.L2MEditor` or the :class:`~faceedit.models.l2m.L2MNets` it wraps."""
+        if not hasattr(l2m, "encode_crop"):
+            from faceedit.models.l2m import L2MEditor
+
+            l2m = L2MEditor(l2m)
+        self.l2m = l2m
+        self.runtime = runtime or GanRuntime(device=next(l2m.nets.generator.parameters()).device)
+
+    @classmethod
+    def build(cls, runtime: GanRuntime) -> L2MSliders:
+        # L2MNets is no nn.Module: the registry leaves it on the CPU
+        return cls(runtime.load(L2M_WEIGHTS).to(runtime.torch_device), runtime)
+
+    @property
+    def device(self) -> str:
+        return self.runtime.device
+
+    @property
+    def slider(self) -> str:
+        """The slider's name: the positive domain, e.g. ``smiling (L2M)``."""
+        return f"{self.l2m.name}{L2M_SUFFIX}"
+
+    def names(self) -> list[str]:
+        return [self.slider]
+
+    def range(self, name: str) -> tuple[float, float]:
+        """-2..2; 1 is the published edit."""
+        return L2M_RANGE
+
+    def refuse_conditions(self) -> None:
+        raise InvalidArgumentError("An L2M-GAN slider is a model, not a latent direction: it cannot be "
+                                   "conditioned or used as a condition.")
+
+    def direction(self) -> Any:
+        """The slider as a :class:`~faceedit.directions.Direction` of kind ``l2m`` (no vector: model-based)."""
+        from faceedit.directions import Direction
+
+        lo, hi = self.l2m.domains
+        return Direction(self.slider, np.zeros((1, 1), np.float32), kind="l2m", source=L2M_WEIGHTS,
+                         metadata={"domains": f"{lo} / {hi}", "model": "L2M-GAN (Yang et al., CVPR 2021)"})
+
+    def prepare(self, face: FaceState) -> None:
+        self.state(face)
+
+    def state(self, face: FaceState) -> Any:
+        """The face's cached L2M codes ``s1, s2, s3`` and high-pass masks (style encoder run once per face)."""
+        cache = face.cache.setdefault("gan", {})
+        if "l2m" not in cache:
+            from faceedit.imaging import to_tensor
+            from faceedit.models.l2m import resize_square
+
+            nets = self.l2m.nets
+            small = resize_square(face.crop, nets.generator.img_size)  # the official Resize
+            x = to_tensor(small)
+            masks = None
+            if nets.generator.w_hpf > 0 and nets.fan is None:
+                masks = self._masks(face, small)
+            cache["l2m"] = self.runtime.run(lambda: self.l2m.encode(x, source=0, masks=masks))
+        return cache["l2m"]
+
+    def _masks(self, face: FaceState, small: np.ndarray) -> Any:
+        """High-pass masks from the face's landmarks (carried into crop space), else from a re-detection."""
+        from faceedit.l2m_masks import masks_for_image, masks_from_landmarks
+
+        size = small.shape[0]
+        lm = np.asarray(face.landmarks, np.float64)
+        try:
+            if lm.shape[0] and np.abs(lm[:, :2]).sum() > 0:  # pixel centres scale about their half-pixel offset
+                masks = masks_from_landmarks((lm[:, :2] + 0.5) * size / face.crop.shape[0] - 0.5, size)
+            else:  # a generated face opened without landmarks
+                masks = masks_for_image(small)
+        except NoFaceFoundError:
+            return None  # no face mesh: the generator runs without its high-pass skips
+        dev = next(self.l2m.nets.generator.parameters()).device
+        return masks[0].to(dev), masks[1].to(dev)
+
+    def render(self, face: FaceState, value: float, crop: np.ndarray) -> np.ndarray:
+        """One L2M generator pass on the face's cached codes, as a uint8 image of the crop's size.
+
+        ``crop`` is the image fed to the generator: the face itself, or an earlier editor's result
+        (the codes stay the face's own, nothing is re-encoded).
+        """
+        from faceedit.imaging import from_tensor, to_tensor
+        from faceedit.models.l2m import edit_style, resize_square
+
+        state = self.state(face)
+        x = state.x
+        if crop is not face.crop:
+            x = to_tensor(resize_square(crop, x.shape[-1])).to(x.device)
+        s = edit_style(state.codes, self.l2m.alpha(state, value))
+        out = self.runtime.run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
+        return resize_square(from_tensor(out[0]), face.crop.shape[0], bicubic=True)
+
+    def apply(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+              region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+              after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """The L2M edit of ``crop`` blended over the face + hair region (``region`` when one is given)."""
+        from faceedit.align import face_region
+
+        value = values[self.slider]
+        crop = face.crop if crop is None else crop
+        reuse = crop is face.crop
+        lo, hi = self.l2m.domains
+        message = f"L2M-GAN {lo} / {hi} model (Yang et al. 2021)"
+        cache = face.cache.setdefault("gan", {})
+        hit = cache.get("l2m_last")
+        if reuse and hit is not None and hit[0] == value:
+            return EditorOutput(crop=hit[1], region=hit[2], message=message)
+        edited = self.render(face, value, crop)
+        if face.cache["gan"].get("generated"):
+            out = (edited, region)
+        else:
+            region = face_region(face.labels) if region is None else region
+            out = (tex.blend(crop, edited, region), region)
+        if reuse:
+            cache["l2m_last"] = (value, *out)
+        return EditorOutput(crop=out[0], region=out[1], message=message)
