@@ -17,7 +17,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import median_time, threads_and_repeats  # noqa: E402
-from faceedit.models.l2m import Discriminator, Generator, L2MEditor, L2MNets, StyleEncoder  # noqa: E402
+from faceedit.editors.l2m import L2MEditor  # noqa: E402
+from faceedit.models.l2m import Discriminator, Generator, L2MNets, StyleEncoder  # noqa: E402
 from faceedit.models.wing import FAN  # noqa: E402
 
 

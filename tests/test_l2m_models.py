@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from faceedit.editors.l2m import L2MEditor
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsVerificationError
 from faceedit.models.l2m import (
     Discriminator,
     Generator,
-    L2MEditor,
     L2MNets,
     ResNet18Features,
     StyleEncoder,

@@ -40,9 +40,7 @@ __all__ = [
     "Discriminator",
     "Generator",
     "HighPass",
-    "L2MEditor",
     "L2MNets",
-    "L2MState",
     "ResBlk",
     "ResNet18Features",
     "StyleCodes",
@@ -559,126 +557,6 @@ def load_l2m(
         if net is not None:
             net.eval().requires_grad_(False)
     return nets
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Slider editing: encode once per photo, then only the generator per slider move
-# --------------------------------------------------------------------------------------------------------------
-
-
-def resize_square(img, size: int, *, bicubic: bool = False):
-    """A square uint8 RGB image resized to ``size`` with PIL: bilinear is the official ``transforms.Resize``
-    into the networks; bicubic brings their output back to the crop's side.  Unchanged when already that size."""
-    import numpy as np
-    from PIL import Image
-
-    arr = np.asarray(img)
-    if arr.shape[0] == size and arr.shape[1] == size:
-        return arr
-    return np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC if bicubic else Image.BILINEAR))
-
-
-@dataclass(frozen=True)
-class L2MState:
-    """What :meth:`L2MEditor.encode` caches for one photo: its image, codes towards the other domain, masks."""
-
-    x: torch.Tensor  # [1, 3, S, S] in [-1, 1]
-    codes: StyleCodes  # E(x, source, target)
-    masks: tuple[torch.Tensor, torch.Tensor] | None  # high-pass masks (FAN or the landmark approximation)
-    source: int  # domain the photo is encoded in
-    target: int  # the other domain
-
-
-class L2MEditor:
-    """Continuous L2M-GAN slider for a two-domain checkpoint (e.g. ``("not_smiling", "smiling")``).
-
-    The slider value ``v`` moves the photo towards ``domains[1]`` (``v > 0``) or ``domains[0]`` (``v < 0``):
-    with the photo encoded in its source domain and ``target`` the other one, ``alpha = v`` when
-    ``target == 1`` and ``alpha = -v`` otherwise, and ``s_edit = s1 + s2 + alpha (s3 - s2)``.  ``v = 0`` is the
-    reconstruction; ``v = +1`` from domain 0 (or ``-1`` from domain 1) is exactly the official edit.
-    """
-
-    def __init__(self, nets: L2MNets, domains: tuple[str, str] | None = None) -> None:
-        domains = tuple(domains) if domains is not None else nets.domains
-        if nets.style_encoder.num_domains != 2 or len(domains) != 2:
-            raise InvalidArgumentError("the L2M slider needs a two-domain checkpoint and two domain names")
-        self.nets = nets
-        self.domains = tuple(domains)
-
-    @property
-    def name(self) -> str:
-        """The slider's name: the positive domain, e.g. ``smiling``."""
-        return self.domains[1]
-
-    def _device(self) -> torch.device:
-        return next(self.nets.generator.parameters()).device
-
-    @torch.inference_mode()
-    def encode(
-        self,
-        x: torch.Tensor,  # [1, 3, S, S] in [-1, 1]
-        source: int = 0,  # the photo's domain (0 or 1)
-        masks: tuple[torch.Tensor, torch.Tensor] | None = None,  # None: FAN masks when the checkpoint has a FAN
-    ) -> L2MState:
-        """Run the style encoder (and FAN) once; the result is all a slider move needs."""
-        if source not in (0, 1):
-            raise InvalidArgumentError(f"source domain must be 0 ({self.domains[0]}) or 1 ({self.domains[1]})")
-        x = x.to(self._device(), torch.float32)
-        _check_image(x, self.nets.generator.img_size, "L2M editor")
-        if x.shape[0] != 1:
-            raise InvalidArgumentError(f"the L2M editor encodes one photo at a time; got a batch of {x.shape[0]}")
-        if masks is None:
-            masks = self.nets.masks(x)
-        elif self.nets.generator.w_hpf <= 0:
-            masks = None
-        y = torch.tensor([source], device=x.device)
-        codes = self.nets.style_encoder.codes(x, y, 1 - y)
-        return L2MState(x=x, codes=codes, masks=masks, source=source, target=1 - source)
-
-    def alpha(self, state: L2MState, value: float) -> float:
-        """The official ``degree`` for a slider value (positive = towards ``domains[1]``)."""
-        return float(value) if state.target == 1 else -float(value)
-
-    @torch.inference_mode()
-    def render(self, state: L2MState, value: float) -> torch.Tensor:
-        """The edited image [1, 3, S, S] (not clamped) for one slider value: runs only the generator."""
-        s = edit_style(state.codes, self.alpha(state, value))
-        return self.nets.generator(state.x, s, masks=state.masks)
-
-    def encode_crop(self, crop, source: int = 0) -> L2MState:
-        """Encode an aligned square uint8 RGB crop (any size): resized to the model's input as the official
-        ``Resize`` (PIL bilinear), masks from FAN, else from face-mesh landmarks (approximation)."""
-        import numpy as np
-
-        from faceedit.imaging import to_tensor
-
-        arr = np.asarray(crop)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.dtype != np.uint8:
-            raise InvalidArgumentError(f"expected an aligned square uint8 RGB crop; got {arr.shape} {arr.dtype}")
-        small = resize_square(arr, self.nets.generator.img_size)
-        x = to_tensor(small)
-        masks = None
-        if self.nets.generator.w_hpf > 0 and self.nets.fan is None:
-            from faceedit.l2m_masks import masks_for_image
-
-            masks = masks_for_image(small)
-            masks = (masks[0].to(self._device()), masks[1].to(self._device()))
-        return self.encode(x, source=source, masks=masks)
-
-    def render_crop(self, state: L2MState, value: float, size: int | None = None):
-        """:meth:`render` as a uint8 RGB image, resized to ``size`` (e.g. the aligned crop's side)."""
-        from faceedit.imaging import from_tensor
-
-        img = from_tensor(self.render(state, value))
-        return img if size is None else resize_square(img, size, bicubic=True)
-
-    @torch.inference_mode()
-    def render_reference(self, state: L2MState, reference: L2MState) -> torch.Tensor:
-        """Reference-guided edit: the photo's irrelevant code ``s1`` with the reference's relevant code ``s2``.
-
-        Encode the reference in its own domain with the photo's domain as target, as the official code does.
-        """
-        return self.nets.generator(state.x, reference_style(state.codes, reference.codes), masks=state.masks)
 
 
 def load_l2m_file(path, device: torch.device | str | None = None) -> L2MNets:

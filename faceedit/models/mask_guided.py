@@ -35,13 +35,17 @@ import torch
 from torch import nn
 
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsMissingError
-from faceedit.helen import HELEN_CLASSES
 from faceedit.models import load_strict
 
 # ----------------------------------------------------------------------------------------------------
 # Constants of the official code
 
 #: Helen label order of the official code (values 0..10 of the label PNGs); left = image-left.
+#: (The app's conversion to it is :mod:`faceedit.helen`; a network file imports nothing app-side.)
+HELEN_CLASSES: tuple[str, ...] = (
+    "background", "skin", "left_brow", "right_brow", "left_eye", "right_eye", "nose",
+    "upper_lip", "inner_mouth", "lower_lip", "hair",
+)
 NUM_CLASSES = len(HELEN_CLASSES)
 IMAGE_SIZE = 256
 EMBED_DIM = 512
