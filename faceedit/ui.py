@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import os
 import re
@@ -48,8 +49,10 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAX_FILE_SIZE = "25mb"
 #: Slider range of every attribute (units of the direction's own scale).
 SLIDER_LIMIT = 3.0
-#: Slider slots; the page shows as many as the session's engine has attributes.
-MAX_SLIDERS = 24
+#: Slider slots, shared out between the slider groups; the page shows as many as the session has attributes.
+MAX_SLIDERS = 48
+#: Slider groups in page order (a direction's manifest group; unknown groups follow, then "other").
+GROUP_ORDER: tuple[str, ...] = ("expression", "age and gender", "pose", "hair", "accessories", "L2M-GAN", "other")
 #: Simultaneous model runs across all users (one GPU, or a few CPU cores).
 CONCURRENCY = int(os.environ.get("FACEEDIT_CONCURRENCY", "1"))
 #: Brush colours: exactly the 19 class colours, as ``#rrggbb``.
@@ -228,25 +231,85 @@ def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
     return new
 
 
-def _slider_updates(names: list[str], values: dict[str, float] | None = None,
+def slider_layout(composer: Composer, engine: str | None = None) -> list[tuple[str, int]]:
+    """The slider groups of the page, each with its number of slots (one accordion each), ``MAX_SLIDERS`` in all.
+
+    Built once per page from every attribute chain a session of this process may get, so each group has
+    room for its largest one; spare slots go to the last group.
+    """
+    counts: dict[str, int] = {}
+    for kind in ([engine] if engine else ["gan", "lite"]):
+        if not composer.editors_for("attributes", kind):
+            continue
+        per_group: dict[str, int] = {}
+        for group in composer.attributes(kind).groups().values():
+            per_group[group] = per_group.get(group, 0) + 1
+        for group, n in per_group.items():
+            counts[group] = max(counts.get(group, 0), n)
+    order = [g for g in GROUP_ORDER if g in counts and g != "other"]
+    order += sorted(g for g in counts if g not in GROUP_ORDER) + (["other"] if "other" in counts else [])
+    layout = [(g, counts[g]) for g in order] or [("attributes", 0)]
+    used = sum(n for _, n in layout)
+    if used > MAX_SLIDERS:
+        raise InvalidArgumentError(f"The page has {MAX_SLIDERS} slider slots; these weights offer {used} sliders.")
+    group, n = layout[-1]
+    layout[-1] = (group, n + MAX_SLIDERS - used)
+    return layout
+
+
+def slot_names(layout: list[tuple[str, int]], session: Session) -> list[str | None]:
+    """The slider name shown in each slot (None: hidden), each name in its group's accordion."""
+    groups = session.attribute_groups()
+    slots: list[str | None] = []
+    placed: set[str] = set()
+    for group, n in layout:
+        mine = [name for name in session.attribute_names() if groups.get(name) == group][:n]
+        placed.update(mine)
+        slots += mine + [None] * (n - len(mine))
+    for name in session.attribute_names():  # a group the layout lacks: any free slot
+        if name not in placed and None in slots:
+            slots[slots.index(None)] = name
+    return slots
+
+
+def _slider_updates(slots: list[str | None], values: dict[str, float] | None = None,
                     ranges: dict[str, tuple[float, float]] | None = None) -> list[Any]:
-    """Updates for every slider slot: the first ``len(names)`` shown with their name, value and range."""
+    """Updates for every slider slot: the named ones shown with their name, value and range."""
     values, ranges = values or {}, ranges or {}
     updates = []
     for i in range(MAX_SLIDERS):
-        if i < len(names):
-            lo, hi = ranges.get(names[i], (-SLIDER_LIMIT, SLIDER_LIMIT))
-            updates.append(gr.update(visible=True, label=names[i].replace("_", " "), minimum=lo, maximum=hi,
-                                     value=values.get(names[i], 0.0)))
+        name = slots[i] if i < len(slots) else None
+        if name is not None:
+            lo, hi = ranges.get(name, (-SLIDER_LIMIT, SLIDER_LIMIT))
+            updates.append(gr.update(visible=True, label=name.replace("_", " "), minimum=lo, maximum=hi,
+                                     value=values.get(name, 0.0)))
         else:
             updates.append(gr.update(visible=False, value=0.0))
     return updates
 
 
-def _session_sliders(session: Session) -> list[Any]:
-    """Slider updates showing the session's attributes, ranges and current values."""
+def _session_sliders(session: Session, layout: list[tuple[str, int]]) -> list[Any]:
+    """Slider updates showing the session's attributes in their groups, with ranges and current values."""
     names = list(session.attribute_names())
-    return _slider_updates(names, session.values, {n: tuple(session.attribute_range(n)) for n in names})
+    return _slider_updates(slot_names(layout, session), session.values,
+                           {n: tuple(session.attribute_range(n)) for n in names})
+
+
+def parse_named_values(values: Any) -> dict[str, float]:
+    """``{"smile": 1.5, "age": -1}`` (a dict, or its JSON text) as slider values; names are checked later."""
+    if isinstance(values, str):
+        try:
+            values = json.loads(values) if values.strip() else {}
+        except json.JSONDecodeError as err:
+            raise InvalidArgumentError(f"Slider values must be a JSON object such as {{\"smile\": 1.5}}; {err}.") \
+                from None
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise InvalidArgumentError("Slider values must be an object of slider names and numbers, e.g. "
+                                   f"{{\"smile\": 1.5, \"age\": -1}}; got {type(values).__name__}.")
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidArgumentError(f"Slider {k!r} takes a number; got {v!r}.")
+    return {k: float(v) for k, v in values.items()}
 
 
 def sweep_frames(session: Session, name: str | None, count: int,
@@ -285,7 +348,7 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
     )
 
 
-def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ...]:
+def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tuple[str, int]]) -> tuple[Any, ...]:
     """Outputs of a freshly opened session (photo or random face): views, canvas, chooser, sliders."""
     session = state.session
     state.before = state.save_png(session.original, "original")
@@ -293,7 +356,8 @@ def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ..
     names = list(session.attribute_names())
     faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
     info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
-            "size": list(session.original.shape[:2]), "attributes": names, **extra}
+            "size": list(session.original.shape[:2]), "attributes": names,
+            "slots": slot_names(layout, session), "groups": session.attribute_groups(), **extra}
     return (
         state,
         (state.before, state.before),
@@ -304,7 +368,7 @@ def _opened(state: UserState, note: str, extra: dict[str, Any]) -> tuple[Any, ..
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=[n for n in names if not n.endswith(" (L2M)")], value=[]),  # L2M: no vector to keep
-        *_session_sliders(session),
+        *_session_sliders(session, layout),
         (state.before_crop, state.before_crop),
     )
 
@@ -317,6 +381,7 @@ def _load(photo: str, face_index: int, engine: str | None, composer: Composer) -
 def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]:
     """The event handlers, closed over the engine choice (``None`` = pick from the weights present) and
     the process's composer (its editors and models are shared by every session)."""
+    layout = slider_layout(composer, engine)
 
     @_user_errors
     def parse(photo: str | None, face_index: int | None, old: UserState | None,
@@ -330,7 +395,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         session = _load(photo, index, engine, composer)
         free_state(old)  # only now: a failed upload keeps the photo being edited
         state = UserState(session=session, photo=photo, face_index=index)
-        return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index})
+        return _opened(state, "Face found and parsed: paint, swap or slide.", {"face_index": index}, layout)
 
     @_gpu
     @_user_errors
@@ -346,7 +411,8 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = UserState(session=session, photo="", face_index=0)
         return _opened(state, f"Random face: seed {int(seed)}, ψ = {float(truncation):.2f}"
                        + (f", {mix[0]} styles from seed {mix[1]}" if mix else "") + ".",
-                       {"seed": int(seed), "truncation": float(truncation), "mix": list(mix) if mix else None})
+                       {"seed": int(seed), "truncation": float(truncation), "mix": list(mix) if mix else None},
+                       layout)
 
     @_gpu
     @_user_errors
@@ -373,9 +439,17 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def attributes(state: UserState | None, *values: float) -> tuple[Any, ...]:
         state = _require(state)
-        names = list(state.session.attribute_names())
-        chosen = {name: float(v or 0.0) for name, v in zip(names, values)}
+        slots = slot_names(layout, state.session)
+        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
         return _result_outputs(state, state.session.set_attributes(chosen), "attributes")
+
+    @_gpu
+    @_user_errors
+    def set_attributes(state: UserState | None, values: Any) -> tuple[Any, ...]:
+        """Sliders by name (``{"smile": 1.5, "age": -1}``); the others keep their values."""
+        state = _require(state)
+        result = state.session.set_attributes(parse_named_values(values))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
 
     @_gpu
     @_user_errors
@@ -383,7 +457,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
 
     @_gpu
     @_user_errors
@@ -409,14 +483,15 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session, layout))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
+            "set_attributes": set_attributes, "layout": layout,
             "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
             "entanglement": entanglement}
 
@@ -540,11 +615,16 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
             with gr.Tab("Attributes", id="attributes"):
                 gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The edit runs when you let go.")
                 sliders = []
-                with gr.Row():
-                    for i in range(MAX_SLIDERS):
-                        sliders.append(gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1,
-                                                 label=f"attribute {i + 1}", visible=False, min_width=240,
-                                                 elem_id=f"fe-slider-{i}"))
+                for g, (group, count) in enumerate(h["layout"]):
+                    with gr.Accordion(group[:1].upper() + group[1:], open=g == 0, elem_id=f"fe-group-{g}"):
+                        with gr.Row():
+                            for _ in range(count):
+                                i = len(sliders)
+                                sliders.append(gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1,
+                                                         label=f"attribute {i + 1}", visible=False, min_width=240,
+                                                         elem_id=f"fe-slider-{i}"))
+                named = gr.JSON(value={}, visible=False, label="Slider values by name")  # the /set_attributes input
+                set_named = gr.Button(visible=False)
                 reset = gr.Button("Reset all sliders", elem_id="fe-reset")
                 with gr.Accordion("Animation and entanglement: one slider from −3 to +3", open=False):
                     with gr.Row(equal_height=False):
@@ -591,6 +671,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
+        set_named.click(h["set_attributes"], [state, named], [*edited, *sliders], api_name="set_attributes", **gpu)
         dice.click(_roll_seed, None, seed, api_name=False, queue=False)
         draw.click(h["random"], [seed, psi, mix_layers, mix_seed, state], parse_outputs, api_name="random", **gpu)
         make_gif.click(h["animate"], [state, sweep], [animation], api_name="animate", **gpu)

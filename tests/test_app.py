@@ -287,3 +287,45 @@ def test_entanglement_view_shows_both_strips(tiny_gan):
     assert sheet.shape[:2] == (2 * 160, STRIP_FRAMES * 160)
     assert np.abs(sheet[:160].astype(int) - sheet[160:]).mean() > 0.5, "conditioning must change the strip"
     assert not state.session.can_undo, "the strips leave the history alone"
+
+
+def test_sliders_by_name_over_http(app_url):
+    """``/set_attributes`` takes named slider values and gives the same photo as the positional endpoint."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client = _client(app_url)
+    info = client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")[5]
+    assert info["slots"][: len(info["attributes"])] == info["attributes"], "lite: one slot per slider, in order"
+    by_name = client.predict({"smile": 1.5, "age": -1}, api_name="/set_attributes")
+    assert _size(_after(by_name[0])) == _size(str(ASTRONAUT)) and "lite engine" in by_name[2]
+    values = [0.0] * MAX_SLIDERS
+    values[info["slots"].index("smile")], values[info["slots"].index("age")] = 1.5, -1.0
+    positional = client.predict(*values, api_name="/attributes")
+    assert np.array_equal(_rgb(_after(by_name[0])), _rgb(_after(positional[0])))
+    assert not np.array_equal(_rgb(_after(by_name[0])), _rgb(str(ASTRONAUT)))
+    with pytest.raises(AppError, match="'beard'.*smile, age, pose, pitch"):
+        client.predict({"beard": 1}, api_name="/set_attributes")
+    with pytest.raises(AppError, match=r"-3\.\.3"):
+        client.predict({"smile": 9}, api_name="/set_attributes")
+    with pytest.raises(AppError, match="takes a number"):
+        client.predict({"smile": "wide"}, api_name="/set_attributes")
+
+
+def test_sliders_are_shown_in_their_groups(tiny_gan):
+    """Each slider sits in its group's accordion (a direction's manifest group; lite sliders by kind)."""
+    from faceedit.directions import Direction
+    from faceedit.ui import make_handlers, slider_layout
+
+    library = tiny_gan.pick("attributes", "gan").directions
+    library.add(Direction("bangs", np.ones((1, 64)), scale=4.0, metadata={"group": "hair"}))
+    layout = slider_layout(tiny_gan)
+    groups = [g for g, _ in layout]
+    assert groups[:3] == ["expression", "age and gender", "pose"] and "hair" in groups and groups[-1] == "other"
+    assert sum(n for _, n in layout) == MAX_SLIDERS
+    h = make_handlers(None, tiny_gan)
+    out = h["random"](3, 0.7, "none", 0, None)
+    slots = out[6]["slots"]
+    hair_start = sum(n for g, n in layout[: groups.index("hair")])
+    assert slots[hair_start] == "bangs" and out[6]["groups"]["bangs"] == "hair"
+    assert {"smile", "age"} <= set(slots) and len(slots) == MAX_SLIDERS

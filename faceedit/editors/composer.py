@@ -100,10 +100,8 @@ class AttributeChain:
 
     def groups(self) -> dict[str, str]:
         """Slider name -> the group it is shown in (latent directions by their manifest group)."""
-        out = {}
-        for n, ed in self._owners.items():
-            out[n] = ed.groups()[n] if hasattr(ed, "groups") else ("expression" if ed.engine == "lite" else "other")
-        return out
+        return {n: ed.groups().get(n, "other") if hasattr(ed, "groups") else "other"
+                for n, ed in self._owners.items()}
 
     def check_values(self, values: dict[str, float]) -> dict[str, float]:
         """Slider values validated (known names, finite, in range) as floats."""

@@ -183,6 +183,10 @@ class L2MSliders(Editor):
         """-2..2; 1 is the published edit."""
         return L2M_RANGE
 
+    def groups(self) -> dict[str, str]:
+        """The page shows model sliders in a group of their own."""
+        return {self.slider: "L2M-GAN"}
+
     def refuse_conditions(self) -> None:
         raise InvalidArgumentError("An L2M-GAN slider is a model, not a latent direction: it cannot be "
                                    "conditioned or used as a condition.")

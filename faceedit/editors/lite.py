@@ -72,6 +72,10 @@ class LiteSliders(Editor):
         """Every lite slider spans -3..3."""
         return ATTRIBUTE_RANGE
 
+    def groups(self) -> dict[str, str]:
+        """Slider name -> the group the page shows it in."""
+        return {"smile": "expression", "age": "age and gender", "pose": "pose", "pitch": "pose"}
+
     def refuse_conditions(self) -> None:
         raise UnsupportedEditError(NO_CONDITIONS)
 
