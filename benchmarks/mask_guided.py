@@ -4,8 +4,8 @@ Three paths, same outputs (max abs difference printed):
   official  - what the authors' ``inference`` runs per edit: 5 encoders, 5 feature decoders, G twice
               (style reconstruction and edit), background encoder twice;
   edit      - ``MaskGuidedEditor.edit``: encoders + decoders, G once;
-  prepared  - the app path: the style face ``prepare``d once (features, background features, the
-              components' share of G's first conv cached), then ``generate(prepared, target)`` = one G pass
+  prepared  - the app path: the style face prepared once (``prepare_face``) (features, background features, the
+              components' share of G's first conv cached), then ``generate_prepared(model, prepared, target)`` = one G pass
               on G's inference copy (BatchNorm folded into the convs, residual 3x3 convs as Winograd F(2x2, 3x3));
   stroke    - the app path for a 12x12 px brush stroke after a previous edit: only each layer's affected
               rectangle is recomputed (IncrementalGenerator).
@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import min_wall_cpu, threads_and_repeats  # noqa: E402
+from faceedit.editors.mask_guided import generate_prepared, prepare_face  # noqa: E402
 from faceedit.models import mask_guided as mg  # noqa: E402
 
 
@@ -56,11 +57,11 @@ def main() -> None:
         model.generate(feats, labels, image)  # the official inference also reconstructs the style face
         return model.generate(feats, target, image)
 
-    prepared = model.prepare(image, labels)
+    prepared = prepare_face(model, image, labels)
 
     def full_pass() -> torch.Tensor:
         prepared.incremental = None  # forget the kept activations: one whole G pass
-        return model.generate(prepared, target)
+        return generate_prepared(model, prepared, target)
 
     stroke = target.copy()
     stroke[150:162, 60:72] = 10  # a 12x12 px brush stroke of hair on the cheek
@@ -68,7 +69,7 @@ def main() -> None:
 
     def brush() -> torch.Tensor:  # alternate between the two maps: each call is an incremental edit
         flip.reverse()
-        return model.generate(prepared, flip[0])
+        return generate_prepared(model, prepared, flip[0])
 
     paths = {
         "official": official,
@@ -84,7 +85,7 @@ def main() -> None:
         diff = (outs[name] - outs["official"]).abs().max().item()
         print(f"{name:9s} wall {wall:6.3f} s   cpu {cpu:6.3f} s   max|out - official| {diff:.1e}")
     t0 = time.perf_counter()
-    model.prepare(image, labels)
+    prepare_face(model, image, labels)
     print(f"prepare (once per face) wall {time.perf_counter() - t0:.3f} s")
 
 

@@ -7,8 +7,10 @@ import pytest
 import torch
 from mask_guided_fixtures import synthetic_face_labels
 
+from faceedit.editors.mask_guided import generate_prepared, prepare_face
 from faceedit.errors import InvalidArgumentError
 from faceedit.models import mask_guided as mg
+from faceedit.models import mask_guided_runtime as mgr
 
 
 def test_winograd_conv_equals_the_direct_conv_up_to_rounding():
@@ -18,7 +20,7 @@ def test_winograd_conv_equals_the_direct_conv_up_to_rounding():
     b = torch.randn(40, generator=g)
     xp = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
     exact = torch.nn.functional.conv2d(xp.double(), w.double(), b.double())
-    fast = mg.winograd_conv3x3(xp, mg.winograd_weight(w), b)
+    fast = mgr.winograd_conv3x3(xp, mgr.winograd_weight(w), b)
     assert fast.shape == (1, 40, 18, 22) and fast.dtype == torch.float32
     assert (fast.double() - exact).abs().max().item() < 1e-5
     assert (torch.nn.functional.conv2d(xp, w, b + 1) - fast).abs().max().item() > 0.5  # the bias counts
@@ -50,29 +52,29 @@ def test_fast_path_equals_the_modules_and_follows_weight_changes(small):
     model, image, labels = small
     target = synthetic_face_labels(eye_y=118, mouth_w=36)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    prepared = model.prepare(image, labels)
-    fast = model.generate(prepared, target)
+    prepared = prepare_face(model, image, labels)
+    fast = generate_prepared(model, prepared, target)
     assert (fast - _module_pass(model, image, labels, target)).abs().max().item() <= 1e-5
     # the folded copy lives beside the module: its state dict (the checkpoint's mirror) is untouched
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     # a brush stroke and back runs incrementally on the same folded weights
     stroke = target.copy()
     stroke[150:160, 60:75] = 10
-    assert (model.generate(prepared, stroke) - _module_pass(model, image, labels, stroke)).abs().max() <= 1e-5
+    assert (generate_prepared(model, prepared, stroke) - _module_pass(model, image, labels, stroke)).abs().max() <= 1e-5
     assert prepared.incremental.last_fraction < 0.2
-    assert (model.generate(prepared, target) - fast).abs().max().item() <= 1e-5
+    assert (generate_prepared(model, prepared, target) - fast).abs().max().item() <= 1e-5
 
     # new weights (in place, as load_state_dict writes them): the folded copy and kept activations are rebuilt
     with torch.no_grad():
         for blk in model.G.model[1:10]:
             blk.conv_block[2].running_var.mul_(4.0)
-    changed = model.generate(prepared, target)
+    changed = generate_prepared(model, prepared, target)
     assert (changed - fast).abs().max().item() > 1e-3
     assert (changed - _module_pass(model, image, labels, target)).abs().max().item() <= 1e-5
 
     model.G.train()
     with pytest.raises(InvalidArgumentError, match="eval"):
-        model.G.inference_weights()
+        mgr.inference_weights(model.G)
 
 
 def test_a_model_built_under_inference_mode_still_gets_the_fast_path(small):
@@ -82,5 +84,5 @@ def test_a_model_built_under_inference_mode_still_gets_the_fast_path(small):
         fresh = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
         fresh.load_state_dict(state)
     fresh.eval()
-    fast = fresh.generate(fresh.prepare(image, labels), labels)
+    fast = generate_prepared(fresh, prepare_face(fresh, image, labels), labels)
     assert (fast - _module_pass(model, image, labels, labels)).abs().max().item() <= 1e-5

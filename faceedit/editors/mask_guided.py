@@ -11,6 +11,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState
@@ -18,6 +19,8 @@ from faceedit.editors.gan_runtime import GanRuntime, changed_region, image_at
 from faceedit.editors.lite import check_components, check_painted
 from faceedit.helen import to_helen
 from faceedit.labels import component_indices
+from faceedit.models.mask_guided import check_helen_labels, check_image, image_to_tensor, prepare_labels
+from faceedit.models.mask_guided_runtime import IncrementalGenerator, PreparedFace
 
 #: Side of the mask-guided generator's input (Gu et al. work at 256x256).
 MASK_GUIDED_SIZE = 256
@@ -27,6 +30,40 @@ MASK_GUIDED_WEIGHTS = "gu2019.mask_guided"
 MASK_GUIDED_PARTS: dict[str, tuple[str, ...]] = {"eyes": ("left_eye", "right_eye"), "mouth": ("mouth",),
                                                   "hair": ("hair",), "skin": ("skin",)}
 HOW = "mask-guided generator (Gu et al. 2019)"
+
+
+@torch.inference_mode()
+def prepare_face(model: Any, image: np.ndarray, labels: np.ndarray, content_image: np.ndarray | None = None,
+                 random_embed: bool = False, generator: torch.Generator | None = None) -> PreparedFace:
+    """Encode a style face once (features) and a content image's background features, for fast edits.
+
+    ``model``: a :class:`faceedit.models.mask_guided.MaskGuidedEditor`; 256x256 uint8 image, Helen labels.
+    """
+    features = model.encode(image, labels, random_embed=random_embed, generator=generator)
+    content = check_image(image if content_image is None else content_image, "content image")
+    background = model.G.encode_background(image_to_tensor(content, model.device))
+    return PreparedFace(features, background, model.G.project_components(features),
+                        IncrementalGenerator(model.G, background))
+
+
+@torch.inference_mode()
+def generate_prepared(model: Any, prepared: PreparedFace, labels: np.ndarray,
+                      content_image: np.ndarray | None = None) -> torch.Tensor:
+    """The official ``inference_generate`` of a prepared face under a Helen map -> [1, 3, 256, 256].
+
+    At most one ``G`` pass, and only what the edit changed (:class:`IncrementalGenerator`); a new
+    ``content_image`` replaces the background (and drops the kept activations).
+    """
+    grown, centres = prepare_labels(check_helen_labels(labels, "target label map"))
+    dev = model.device
+    if content_image is not None:  # a new background invalidates the kept activations
+        prepared.background = model.G.encode_background(
+            image_to_tensor(check_image(content_image, "content image"), dev))
+        prepared.incremental = None
+    if prepared.incremental is None:
+        prepared.incremental = IncrementalGenerator(model.G, prepared.background)
+    comp = model.G.component_input(prepared.projected, torch.from_numpy(centres).unsqueeze(0))
+    return prepared.incremental(grown, comp)
 
 
 class _MaskGuided(Editor):
@@ -59,7 +96,7 @@ class _MaskGuided(Editor):
         """The face's prepared state (component and background features), computed once per face."""
         cache = face.cache.setdefault("gan", {})
         if "mask_guided" not in cache:
-            cache["mask_guided"] = self.runtime.run(self.model.prepare, *self.helen_inputs(face.crop, face.labels))
+            cache["mask_guided"] = self.runtime.run(prepare_face, self.model, *self.helen_inputs(face.crop, face.labels))
         return cache["mask_guided"]
 
 
@@ -75,7 +112,8 @@ class MaskGuidedMaskEdit(_MaskGuided):
         if not changed.any():
             return EditorOutput(crop=face.crop.copy(), labels=new.copy())
         target = self.helen_inputs(face.crop, new)[1]
-        generated = image_at(self.runtime.run(self.model.generate, self.prepared(face), target), face.crop.shape[0])
+        generated = image_at(self.runtime.run(generate_prepared, self.model, self.prepared(face), target),
+                             face.crop.shape[0])
         region = changed_region(changed, face.crop.shape[0])
         return EditorOutput(crop=tex.blend(face.crop, generated, region), labels=new.copy(), region=region,
                             message=f"redrawn by the {HOW}")
@@ -93,8 +131,6 @@ class MaskGuidedSwap(_MaskGuided):
         return all(c.strip().lower() in MASK_GUIDED_PARTS for c in components)
 
     def swap(self, face: FaceState, reference: FaceState, components: tuple[str, ...]) -> EditorOutput:
-        from faceedit.models.mask_guided import PreparedFace
-
         comps = check_components(components)
         prepared = self.prepared(face)
         target = self.helen_inputs(face.crop, face.labels)[1]
@@ -106,7 +142,7 @@ class MaskGuidedSwap(_MaskGuided):
         mixed = self.runtime.run(lambda: PreparedFace(feats, prepared.background,
                                                       self.model.G.project_components(feats)))
         size = face.crop.shape[0]
-        generated = image_at(self.runtime.run(self.model.generate, mixed, target), size)
+        generated = image_at(self.runtime.run(generate_prepared, self.model, mixed, target), size)
         touched = np.isin(face.labels, component_indices(list(comps)))
         region = changed_region(touched, size)
         return EditorOutput(crop=tex.blend(face.crop, generated, region), labels=face.labels.copy(), region=region,
