@@ -306,6 +306,26 @@ class Session:
                 ) from None
             return self._structural(step, self.composer.swap(step.base, ref.face, tuple(names), engine))
 
+    def run(self, operation: str, engine: str | None = None, **request: Any) -> EditResult:
+        """Any other operation by name (a new technique's ``face_swap``, ``stylise``, ...).
+
+        The composer's editor for ``operation`` gets the current face and ``request`` (its ``edit(face,
+        **request)`` returns an :class:`EditorOutput`); a ``reference`` photo in the request is aligned and
+        parsed first, like a swap's.  The result becomes the new base face: history, paste-back and the
+        sliders on top work as for a mask edit.
+        """
+        kind = self.composer.engine_for(operation, engine)
+        with self._lock:
+            step = self._history[self._index]
+            if "reference" in request and not isinstance(request["reference"], FaceState):
+                size = step.base.crop.shape[0]
+                request["reference"] = prepare_photo(request["reference"], size=size,
+                                                     parse=lambda c: self.composer.parse(c, kind)).face
+            editor = self.composer.pick(operation, kind, **request)
+            out = editor.edit(step.base, **request)
+            out.engine, out.device = out.engine or editor.engine, out.device or editor.device
+            return self._structural(step, out)
+
     def history_start(self) -> EditResult:
         """The first result of the session (the unedited photo or generated face)."""
         return self._history[0].result

@@ -89,3 +89,32 @@ def test_sessions_in_threads_keep_their_own_state(astronaut: np.ndarray) -> None
         assert sessions[i].values == wanted[i]
         alone = Session.from_photo(astronaut, engine="lite").set_attributes(wanted[i])
         assert np.array_equal(results[i].image, alone.image)
+
+
+def test_a_new_operation_plugs_in_with_an_editor_and_one_registration(astronaut: np.ndarray) -> None:
+    """The seam the next techniques use: register the operation, give the composer an editor, call it by name."""
+    from faceedit.editors.base import OPERATIONS, EditorOutput, register_operation
+
+    register_operation("stylise", "redraw the face in an art style")
+
+    class Invert(Editor):  # stands for a stylisation network: a GAN editor in aligned space
+        name, operation, engine, requires = "inverted colours", "stylise", "gan", (("art.*",),)
+
+        def edit(self, face, strength: float = 1.0) -> EditorOutput:
+            if not 0 <= strength <= 1:
+                raise InvalidArgumentError(f"strength must lie in 0..1; got {strength}")
+            out = (face.crop * (1 - strength) + (255 - face.crop) * strength).astype(np.uint8)
+            region = (face.labels != 0).astype(np.float32)
+            return EditorOutput(crop=np.where(region[..., None] > 0, out, face.crop), region=region,
+                                message="stylised")
+
+    assert "stylise" in OPERATIONS
+    s = Session.from_photo(astronaut, composer=Composer([Invert(), *lite_editors()]))
+    r = s.run("stylise", strength=1.0)
+    assert r.engine == "gan" and r.message == "stylised" and r.image.shape == astronaut.shape
+    assert not np.array_equal(r.image, astronaut) and np.array_equal(r.image[:, :30], astronaut[:, :30])
+    assert np.array_equal(s.undo().image, astronaut)
+    with pytest.raises(InvalidArgumentError, match="0..1"):
+        s.run("stylise", strength=3.0)
+    with pytest.raises(WeightsMissingError, match="stylise"):
+        Session.from_photo(astronaut, composer=Composer(lite_editors())).run("stylise", engine="gan")
