@@ -232,12 +232,15 @@ class Composer:
         for ed in self.editors_for(operation, engine):
             if ed.accepts(**request):
                 return ed
-        if engine == "gan" and operation == "swap":
-            raise WeightsMissingError("GAN inversion needs the e4e or pSp encoder weights (e4e.ffhq_encode).")
-        raise UnsupportedEditError(
-            f"No {engine} editor can do this {operation.replace('_', ' ')}; the lite engine can do it without "
-            "GAN weights." if engine == "gan" else f"No {engine} editor serves {operation.replace('_', ' ')}."
-        )
+        what = operation.replace("_", " ")
+        needs = "; ".join(f"{c.name}: {' + '.join(' or '.join(g) for g in c.requires)}"
+                          for c in EDITORS if c.operation == operation and c.engine == engine and c.requires)
+        if engine == "gan" and operation == "swap":  # these components need the encoder (re-encode swap)
+            raise WeightsMissingError(f"This swap with the GAN engine needs weights that are not installed ({needs}).")
+        if engine != "gan":
+            raise UnsupportedEditError(f"No {engine} editor serves {what}.")
+        raise UnsupportedEditError(f"This {what} with the GAN engine needs weights that are not installed "
+                                   f"({needs or 'none registered'}); the lite engine can do it without.")
 
     def attributes(self, engine: str) -> AttributeChain:
         """The attribute sliders of ``engine`` (a GAN chain without W+ sliders keeps the lite ones)."""
