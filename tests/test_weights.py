@@ -436,7 +436,7 @@ def test_published_formats_round_trip_through_the_safetensors_copy(
     def no_pickle(path: Path) -> None:
         raise AssertionError("the pickle file was read again")
 
-    monkeypatch.setattr(weights, "_torch_load", no_pickle)
+    monkeypatch.setattr(weights.serialisation, "_torch_load", no_pickle)
     second = weights.load_verified(fmt)
     _assert_same(obj, second)
 
@@ -469,7 +469,7 @@ def test_bisenet_checkpoint_loads_through_the_registry(hub: HubServer, use_manif
     with torch.inference_mode():
         ref = net.parse_logits(x)
     weights.clear_model_cache()
-    monkeypatch.setattr(weights, "_torch_load", lambda p: (_ for _ in ()).throw(AssertionError("pickle read")))
+    monkeypatch.setattr(weights.serialisation, "_torch_load", lambda p: (_ for _ in ()).throw(AssertionError("pickle read")))
     net2 = weights.load_model("bisenet.celebamask_hq", device="cpu")  # from the safetensors copy
     with torch.inference_mode():
         torch.testing.assert_close(net2.parse_logits(x), ref, rtol=0, atol=0)
