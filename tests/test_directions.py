@@ -380,11 +380,6 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
                  "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
         weights.import_file(paths[name], name=name)
-    from faceedit.directions import REGISTRY_DIRECTIONS
-
-    for reg_name, loader in REGISTRY_DIRECTIONS.values():  # every slider's file is a manifest entry
-        spec = weights.spec_for(reg_name)
-        assert spec.loader == f"faceedit.directions:{loader.__name__}"
     lib = DirectionLibrary.from_registry()
     assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
     assert "young" not in lib  # not imported: left out, no error
@@ -397,6 +392,33 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     loaded = weights.load_model("e4e.direction.smile")
     weights.clear_model_cache()
     np.testing.assert_array_equal(loaded.vector, lib.get("smile").vector)
+
+
+def test_every_published_ffhq_direction_is_a_grouped_slider(shared_dir):
+    """All 39 InterfaceGAN StyleGAN2-FFHQ boundaries and e4e's three files reach a slider, in groups."""
+    from faceedit import weights
+
+    specs = weights.registry()
+    boundaries = [n for n in specs if n.startswith("interfacegan.stylegan2_ffhq_w.")]
+    assert len(boundaries) == 39
+    paths = _registry_paths(shared_dir)
+    assert set(boundaries) <= set(paths)
+    lib = DirectionLibrary.from_registry(local_path=paths.get)
+    sliders = {specs[n].slider for n in specs if specs[n].slider}
+    assert sliders <= set(lib.names()) and len(sliders) == 41  # 39 + 3 files, one name shared ("smile")
+    # the shared name goes to the first row of the manifest: e4e's smile.pt, not boundary_Smiling.npy
+    assert "e4e" in lib.get("smile").source and "Smiling" not in lib.get("smile").source
+    assert lib.get("no_beard").group == "facial hair" and lib.get("eyeglasses").group == "accessories"
+    assert lib.get("young").group == "age and gender" and lib.get("pose").group == "pose"
+    assert lib.get("male").layers == (0, 18) and lib.get("white_hair").group == "hair"
+    groups = {lib.get(n).group for n in lib.names()}
+    assert {"expression", "age and gender", "hair", "accessories", "face shape", "pose"} <= groups
+    # a boundary row moves the latent along its file's unit normal on the manifest's layers
+    raw = np.load(paths["interfacegan.stylegan2_ffhq_w.Bangs"]).astype(np.float64)
+    w = torch.zeros(1, 18, 512)
+    bangs = lib.get("bangs")
+    step = lib.apply(w, {"bangs": 1.0})[0] / bangs.scale
+    np.testing.assert_allclose(step.numpy(), np.repeat(raw / np.linalg.norm(raw), 18, 0), atol=1e-6)
 
 
 def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_path, monkeypatch, capsys):

@@ -167,6 +167,22 @@ def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
         for group in groups:
             for pattern in group:
                 assert fnmatch.filter(specs, pattern), pattern
+    # every row says which operations it serves; [capabilities] (kept for `weights list`) agrees with them
+    assert all(set(s.operations) <= set(weights.OPERATIONS) for s in specs.values())
+    for cap, groups in caps.items():
+        serving = set(weights.entries_serving(cap))
+        for group in groups:
+            for pattern in group:
+                assert set(fnmatch.filter(specs, pattern)) <= serving, (cap, pattern)
+    assert weights.entries_serving("parse") == ["bisenet.celebamask_hq"]
+    assert set(weights.entries_serving("swap")) == {"gu2019.mask_guided"}
+    assert {"stylegan2.ffhq", "e4e.ffhq_encode", "psp.ffhq_encode"} == set(weights.entries_serving("random"))
+    assert weights.entries_serving("face_swap") == [] and "vgg19.imagenet" not in weights.entries_serving("swap")
+    with pytest.raises(InvalidArgumentError, match="unknown operation 'paint'.*face_swap"):
+        weights.entries_serving("paint")
+    # direction rows that are sliders name a group and a W+ layer range
+    sliders = [s for s in specs.values() if s.slider]
+    assert len(sliders) == 42 and all(s.kind == "direction" and s.group and s.layers == (0, 18) for s in sliders)
     # the direction entries carry exactly the recorded hashes of the published files
     rows = {r["path"]: r for r in csv.DictReader(open(shared_dir / "public-weights" / "SHA256SUMS.tsv"), delimiter="\t")}
     recorded = {Path(p).name: r for p, r in rows.items()}
@@ -174,6 +190,17 @@ def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
         if spec.kind == "direction":
             assert spec.url and spec.url.startswith(RAW), spec.name
             assert recorded[spec.filename]["sha256"] == spec.sha256 and int(recorded[spec.filename]["bytes"]) == spec.size
+
+
+def test_manifest_rows_with_unknown_operations_or_bad_layers_are_refused(use_manifest) -> None:
+    use_manifest([blob_entry("a", b"x", operations=["parse", "paint"])])
+    with pytest.raises(WeightsVerificationError, match="'a' has unknown operations \\['paint'\\]"):
+        weights.registry()
+    use_manifest([blob_entry("b", b"x", kind="direction", slider="b", layers=[8, 4])])
+    with pytest.raises(WeightsVerificationError, match=r"layers \(8, 4\) that are not \[start, stop\)"):
+        weights.registry()
+    use_manifest([blob_entry("c", b"x", operations=["swap"])])
+    assert weights.entries_serving("swap") == ["c"] and weights.entries_serving("parse") == []
 
 
 def test_unknown_name_is_a_clear_error() -> None:

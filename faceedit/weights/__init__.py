@@ -38,12 +38,13 @@ from faceedit.weights.loading import (
 from faceedit.weights.manifest import (
     CAPABILITIES,
     DEFAULT_MANIFEST,
+    OPERATIONS,
     WeightSpec,
     manifest_path,
     registry,
     spec_for,
 )
-from faceedit.weights.operations import capabilities, capability_requirements, entries_for
+from faceedit.weights.operations import capabilities, capability_requirements, entries_for, entries_serving
 from faceedit.weights.serialisation import EXTRA_SAFE_GLOBALS, load_checkpoint, save_safetensors_copy
 
 __all__ = [
@@ -51,12 +52,14 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "DEFAULT_MANIFEST",
     "EXTRA_SAFE_GLOBALS",
+    "OPERATIONS",
     "VerifyResult",
     "WeightSpec",
     "capabilities",
     "capability_requirements",
     "clear_model_cache",
     "entries_for",
+    "entries_serving",
     "fetch",
     "import_file",
     "load_checkpoint",

@@ -23,6 +23,9 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "weights" / "manifest.t
 #: Capability names reported by :func:`capabilities`.
 CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "swap", "random")
 
+#: Operations a manifest row may serve (``operations = [...]``); the first six are today's capabilities.
+OPERATIONS: tuple[str, ...] = (*CAPABILITIES, "face_swap", "stylise", "synthesise")
+
 
 @dataclass(frozen=True)
 class WeightSpec:
@@ -47,6 +50,10 @@ class WeightSpec:
     unverified: tuple[str, ...] = ()  # fields that could not be established
     kwargs: Mapping[str, Any] = field(default_factory=dict)  # constructor keyword arguments for the loader
     notes: str = ""
+    operations: tuple[str, ...] = ()  # operations of the app this file serves (values of OPERATIONS)
+    slider: str = ""  # direction rows: the slider's name ("" = not a slider of its own)
+    group: str = "other"  # direction rows: where the page lists the slider ("expression", "hair", ...)
+    layers: tuple[int, int] | None = None  # direction rows: W+ layers [start, stop) the edit moves
 
     @property
     def downloadable(self) -> bool:
@@ -85,13 +92,22 @@ def _read_manifest() -> tuple[dict[str, WeightSpec], dict[str, list[list[str]]]]
         specs: dict[str, WeightSpec] = {}
         for row in data.get("weights", []):
             row = dict(row)
-            for key_ in ("unverified", "files"):
+            for key_ in ("unverified", "files", "operations"):
                 row[key_] = tuple(row.get(key_, ()))
+            if row.get("layers") is not None:
+                row["layers"] = tuple(row["layers"])
             unknown = set(row) - set(WeightSpec.__dataclass_fields__)
             if unknown or not {"name", "description", "loader"} <= set(row):
                 raise WeightsVerificationError(
                     f"the weights manifest {path}: entry {row.get('name')!r} has unknown fields {sorted(unknown)} "
                     "or lacks name/description/loader"
+                )
+            bad = set(row["operations"]) - set(OPERATIONS)
+            layers = row.get("layers")
+            if bad or (layers is not None and not (len(layers) == 2 and 0 <= layers[0] < layers[1])):
+                raise WeightsVerificationError(
+                    f"the weights manifest {path}: entry {row['name']!r} has unknown operations {sorted(bad)} "
+                    f"(known: {', '.join(OPERATIONS)}) or layers {layers} that are not [start, stop)"
                 )
             spec = WeightSpec(**row)
             if spec.name in specs:

@@ -1,4 +1,8 @@
-"""Capabilities of the GAN engine from the manifest's ``[capabilities]`` table (used by ``weights list``).
+"""Which entries serve an operation (the rows' ``operations``), and the capabilities of the GAN engine.
+
+:func:`entries_serving` reads the rows and is what new code uses.  :func:`capabilities` and
+:func:`entries_for` evaluate the manifest's ``[capabilities]`` table for ``weights list`` and
+``weights fetch --for``; a test keeps that table consistent with the rows.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from faceedit.errors import (
 from faceedit.weights.cache import (
     local_path,
 )
-from faceedit.weights.manifest import CAPABILITIES, _read_manifest, registry
+from faceedit.weights.manifest import CAPABILITIES, OPERATIONS, _read_manifest, registry
 
 # ----------------------------------------------------------------------------------------------------------
 # Capabilities
@@ -59,3 +63,10 @@ def capabilities() -> dict[str, bool]:
         return False
 
     return {cap: bool(reqs.get(cap)) and all(any(present(p) for p in group) for group in reqs[cap]) for cap in CAPABILITIES}
+
+
+def entries_serving(operation: str) -> list[str]:
+    """Names of the manifest rows whose ``operations`` include ``operation``, in manifest order."""
+    if operation not in OPERATIONS:
+        raise InvalidArgumentError(f"unknown operation {operation!r}; one of: {', '.join(OPERATIONS)}")
+    return [name for name, spec in registry().items() if operation in spec.operations]
