@@ -128,7 +128,7 @@ def gets(server: HubServer) -> list[tuple[str, str, str | None]]:
 # --- the real manifest -------------------------------------------------------------------------------
 
 
-def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
+def test_real_manifest_is_complete_and_honest(data_dir: Path) -> None:
     specs = weights.registry()
     for needed in (
         "stylegan2.ffhq",
@@ -184,7 +184,7 @@ def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
     sliders = [s for s in specs.values() if s.slider]
     assert len(sliders) == 42 and all(s.kind == "direction" and s.group and s.layers == (0, 18) for s in sliders)
     # the direction entries carry exactly the recorded hashes of the published files
-    rows = {r["path"]: r for r in csv.DictReader(open(shared_dir / "public-weights" / "SHA256SUMS.tsv"), delimiter="\t")}
+    rows = {r["path"]: r for r in csv.DictReader(open(data_dir / "public-weights" / "SHA256SUMS.tsv"), delimiter="\t")}
     recorded = {Path(p).name: r for p, r in rows.items()}
     for spec in specs.values():
         if spec.kind == "direction":
@@ -553,9 +553,9 @@ def test_missing_loader_module_is_a_clear_error(hub: HubServer, use_manifest, tm
 # --- the real published direction files ---------------------------------------------------------------
 
 
-def test_real_direction_files_load_through_the_registry(hub: HubServer, shared_dir: Path) -> None:
+def test_real_direction_files_load_through_the_registry(hub: HubServer, data_dir: Path) -> None:
     """Served at their GitHub raw paths (mirrored to the local server), checked against the recorded sha256."""
-    pub = shared_dir / "public-weights"
+    pub = data_dir / "public-weights"
     owners = {"omertov/encoder4editing": "omertov_encoder4editing", "genforce/interfacegan": "genforce_interfacegan"}
     specs = {n: s for n, s in weights.registry().items() if s.kind == "direction"}
     assert len(specs) == 43
@@ -587,9 +587,9 @@ def test_real_direction_files_load_through_the_registry(hub: HubServer, shared_d
 # --- import and capabilities ---------------------------------------------------------------------------
 
 
-def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path) -> None:
+def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
-    src = shared_dir / "public-weights" / "omertov_encoder4editing" / "editings" / "interfacegan_directions" / "age.pt"
+    src = data_dir / "public-weights" / "omertov_encoder4editing" / "editings" / "interfacegan_directions" / "age.pt"
     dest = weights.import_file(src)  # found by its sha256
     assert weights.local_path("e4e.direction.age") == dest and dest.read_bytes() == src.read_bytes()
     wrong = tmp_path / "smile.pt"
@@ -605,7 +605,7 @@ def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         weights.import_file(tmp_path / "nope.pt")
 
 
-def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path) -> None:
+def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
     assert weights.capabilities() == dict.fromkeys(weights.CAPABILITIES, False)
     # the mask-guided folder downloaded by hand: swap and mask editing become available
@@ -622,7 +622,7 @@ def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pyte
     # directions alone do not make attribute editing possible: an encoder is needed too
     todo = weights.entries_for("attributes")
     assert todo[0] == "e4e.ffhq_encode" and len(todo) == 1 + 42  # an encoder and every direction file
-    weights.import_file(shared_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
+    weights.import_file(data_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
     assert weights.capabilities()["attributes"] is False
     assert weights.entries_for("attributes") == ["e4e.ffhq_encode"]
     assert weights.entries_for("parse") == ["bisenet.celebamask_hq"]
