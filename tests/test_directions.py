@@ -472,8 +472,9 @@ def test_parity_with_the_official_interfacegan_code():
     result = train_boundary(ref["latents"], ref["scores"], chosen_ratio=0.1, split_ratio=1.0, seed=0)
     assert (result.num_chosen, result.num_train, result.num_val) == (200, 200, 0)
     assert float(np.sum(result.normal * ref["boundary"])) > 0.99999
-    np.testing.assert_allclose(result.normal, ref["boundary"], atol=5e-4)
-    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=1e-6)
+    # limits derived in tests/data/interfacegan/README.md: the SVM's solver tolerance, 10x float32 rounding
+    np.testing.assert_allclose(result.normal, ref["boundary"], atol=1e-3)
+    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=2e-7)
     np.testing.assert_allclose(
-        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=1e-6
+        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=2e-7
     )
