@@ -24,8 +24,8 @@ WORKDIR /home/app/faceedit
 # build with --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 for CUDA.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY requirements.txt ./
-RUN pip install --extra-index-url "$TORCH_INDEX" -r requirements.txt \
-    && pip install --no-deps mediapipe==0.10.14
+COPY scripts/install.sh scripts/
+RUN PIP_EXTRA_INDEX_URL="$TORCH_INDEX" bash scripts/install.sh --system
 
 COPY --chown=app:app . .
 USER app

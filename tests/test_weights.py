@@ -64,7 +64,7 @@ def real_manifest() -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    return tomllib.loads((REPO / "weights" / "manifest.toml").read_text())
+    return tomllib.loads((REPO / "faceedit" / "weights" / "manifest.toml").read_text())
 
 
 def real_entry(name: str, **override: object) -> dict:

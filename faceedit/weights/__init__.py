@@ -1,6 +1,6 @@
 """Registry of published checkpoints: where they live, how they are verified, loaded and cached.
 
-The registry is the plain data file ``weights/manifest.toml``, read once into frozen :class:`WeightSpec`
+The registry is the plain data file ``faceedit/weights/manifest.toml``, read once into frozen :class:`WeightSpec`
 rows (one per file).  For each entry this package can
 
 * **fetch** it: from the Hugging Face Hub with ``hf_hub_download`` (pinned revision, progress bar) or from a

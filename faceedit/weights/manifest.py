@@ -1,4 +1,4 @@
-"""The manifest: ``weights/manifest.toml`` read into frozen :class:`WeightSpec` rows, one per file.
+"""The manifest: ``faceedit/weights/manifest.toml`` (package data) read into frozen :class:`WeightSpec` rows, one per file.
 
 Environment: ``FACEEDIT_MANIFEST`` (another manifest).
 """
@@ -17,8 +17,8 @@ from faceedit.errors import (
     WeightsVerificationError,
 )
 
-#: The manifest beside the package (``<repo>/weights/manifest.toml``).
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "weights" / "manifest.toml"
+#: The manifest shipped inside the package (installed with it as package data).
+DEFAULT_MANIFEST = Path(__file__).resolve().with_name("manifest.toml")
 
 #: Capability names reported by :func:`capabilities`.
 CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "swap", "random")
@@ -69,7 +69,7 @@ _manifest_cache: dict[tuple[str, float], tuple[dict[str, WeightSpec], dict[str, 
 
 
 def manifest_path() -> Path:
-    """``FACEEDIT_MANIFEST`` or the repository's ``weights/manifest.toml``."""
+    """``FACEEDIT_MANIFEST`` or the package's ``manifest.toml``."""
     return Path(os.environ.get("FACEEDIT_MANIFEST") or DEFAULT_MANIFEST)
 
 
