@@ -121,6 +121,15 @@ def use_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return use
 
 
+def point_at_dead_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hub and URL sources at a port nothing listens on (a machine without network)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", dead)
+    monkeypatch.setenv("FACEEDIT_URL_MIRROR", f"{RAW}={dead}/raw/")
+
+
 def gets(server: HubServer) -> list[tuple[str, str, str | None]]:
     return [r for r in server.requests if r[0] == "GET"]
 
@@ -277,7 +286,9 @@ def test_checksum_mismatch_is_refused(hub: HubServer, use_manifest) -> None:
         with pytest.raises(WeightsMissingError):
             weights.load_verified(name)
     assert not list((weights.weights_dir() / "url").rglob("ckpt.pt*"))  # the bad URL download was discarded
-    assert [r.status for r in weights.verify("ckpt")] == ["mismatch"]
+    blobs = [p for p in (weights.weights_dir() / "hub").rglob("*") if p.is_file() and "blobs" in p.parts]
+    assert blobs == []  # and the bad Hub file: blob and snapshot link
+    assert [r.status for r in weights.verify("ckpt")] == ["missing"]
 
 
 def test_size_mismatch_is_refused(hub: HubServer, use_manifest) -> None:
@@ -335,11 +346,7 @@ def test_offline_mode_fails_fast_and_clearly(hub: HubServer, use_manifest, monke
     assert hub.requests == []
     # no network at all: nothing listens on the endpoint
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", dead)
-    monkeypatch.setenv("FACEEDIT_URL_MIRROR", f"{RAW}={dead}/raw/")
+    point_at_dead_server(monkeypatch)
     for name in ("o", "ou"):
         t0 = time.perf_counter()
         with pytest.raises(OfflineError, match="cannot be reached"):

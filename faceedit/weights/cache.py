@@ -33,11 +33,19 @@ _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 # ----------------------------------------------------------------------------------------------------------
 
 
+#: Persistent storage of a Hugging Face Space (mounted at /data when the Space has storage).
+PERSISTENT_STORAGE = Path("/data")
+
+
 def weights_dir() -> Path:
-    """``FACEEDIT_WEIGHTS_DIR``, else ``<HF cache home>/faceedit`` (``HF_HOME`` or ``~/.cache/huggingface``)."""
+    """``FACEEDIT_WEIGHTS_DIR``; else on a Space with persistent storage (``SPACE_ID`` set, ``/data``
+    writable) ``/data/weights``, so downloads survive restarts; else ``<HF cache home>/faceedit``
+    (``HF_HOME`` or ``~/.cache/huggingface``)."""
     env = os.environ.get("FACEEDIT_WEIGHTS_DIR")
     if env:
         return Path(env).expanduser()
+    if os.environ.get("SPACE_ID") and PERSISTENT_STORAGE.is_dir() and os.access(PERSISTENT_STORAGE, os.W_OK):
+        return PERSISTENT_STORAGE / "weights"
     hf_home = os.environ.get("HF_HOME")
     if not hf_home:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -68,7 +76,7 @@ def _converted_path(spec: WeightSpec, sha256: str) -> Path:
 def _candidates(spec: WeightSpec) -> list[Path]:
     """Local places the file may be, in order of preference."""
     found = [_imported_path(spec)]
-    if spec.url:
+    if spec.url or spec.repo_id:  # url/<name>/ also holds Hub files fetched by the download manager
         found.append(_url_path(spec))
     if spec.repo_id and (_hub_cache() / f"models--{spec.repo_id.replace('/', '--')}").is_dir():
         try:  # only import huggingface_hub (slow) when this repo has a cache folder
