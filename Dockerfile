@@ -1,4 +1,5 @@
 # faceedit web app: docker build -t faceedit . && docker run --rm -p 7860:7860 -v faceedit-weights:/data faceedit
+# GAN weights downloaded at start into the volume: add -e FACEEDIT_MODELS=sliders,random (presets: `faceedit weights presets`)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
     HF_HOME=/data/hf \
-    FACEEDIT_WEIGHTS_DIR=/data/weights
+    FACEEDIT_WEIGHTS_DIR=/data/weights \
+    FACEEDIT_MODELS=
 
 # MediaPipe's native code needs these shared libraries on a slim base.
 RUN apt-get update \

@@ -411,3 +411,14 @@ def test_states_follow_the_cache(hub: HubServer, presets_manifest, data_dir: Pat
     assert offers["random"].state == "partial"
     snap = mgr.wait(mgr.start("face swap"), timeout=5)  # a preset whose rows are not in this manifest yet
     assert snap.state == "done" and snap.names == () and "not in this version's manifest yet" in snap.message
+
+
+def test_cli_fetches_a_preset_and_lists_presets(hub: HubServer, presets_manifest, data_dir: Path, capsys) -> None:
+    presets_manifest(serve_official_layouts(hub, data_dir), PRESETS)
+    rc, out = tw.run_cli(["weights", "presets"], capsys)
+    assert rc == 0 and "random (random faces): missing" in out and "NON-COMMERCIAL" in out
+    assert "face swap" in out and "not in this version's manifest yet: ghost.g_unet_2blocks" in out
+    rc, out = tw.run_cli(["weights", "fetch", "--preset", "sliders", "--preset", "face swap", "--quiet"], capsys)
+    assert rc == 0 and "e4e.direction.smile:" in out and "ganspace.ffhq_pca:" in out and "ghost.arcface" in out
+    rc, out = tw.run_cli(["weights", "presets"], capsys)
+    assert "sliders (sliders): installed" in out and "random (random faces): partial" in out

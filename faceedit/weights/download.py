@@ -282,7 +282,8 @@ def download(name: str, *, on_progress: ProgressCallback | None = None, cancel: 
 def manual_instructions(spec: WeightSpec) -> str:
     """Where to get a file the registry cannot download (Google Drive, Baidu, ...) and how to import it."""
     what = f"the folder with {', '.join(spec.files)}" if spec.kind == "folder" else (spec.filename or "the file")
-    host = "Google Drive" if "drive.google" in spec.source_url else "Baidu Pan" if "baidu" in spec.source_url else ""
+    source = spec.source_url.lower()
+    host = "Google Drive" if "drive.google" in source or "google drive" in source else "Baidu Pan" if "baidu" in source else ""
     where = f"only on {host}" if host else "not on any server the app can download from"
     return (
         f"{spec.name} is {where}: download {what} by hand from {spec.source_url}, then import it with "
