@@ -10,7 +10,9 @@ Test hooks: :attr:`HubServer.requests` logs (method, path, Range header); :meth:
 makes the next full GET of a path send only part of the body and then drop the connection;
 :attr:`HubServer.gated` answers a repo's files with 401 or 403 and ``X-Error-Code: GatedRepo`` like a gated
 repo for a visitor without access; :attr:`HubServer.delay` sleeps that many seconds per 64 KiB sent (slow
-downloads, to watch progress and cancel).
+downloads, to watch progress and cancel); :attr:`HubServer.redirect_host` answers file GETs with a 302 to
+``/raw/lfs/<sha256>`` on that host name (e.g. ``localhost`` for a server bound to 127.0.0.1), as the Hub
+sends LFS files to its CDN; :attr:`HubServer.auth` logs each request's Authorization header.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class HubServer:
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     gated: dict[str, int] = field(default_factory=dict)  # repo id -> 401 | 403
     delay: float = 0.0  # seconds per 64 KiB of body sent
+    redirect_host: str | None = None  # GET of a repo file -> 302 to http://<host>:<port>/raw/lfs/<sha256>
+    auth: list[str | None] = field(default_factory=list)  # Authorization header per request
     _interrupt: dict[str, int] = field(default_factory=dict)
 
     def add(self, repo_id: str, filename: str, data: bytes) -> None:
@@ -63,7 +67,16 @@ class HubServer:
                 path = unquote(self.path.split("?")[0])
                 rng = self.headers.get("Range")
                 server.requests.append((self.command, path, rng))
+                server.auth.append(self.headers.get("Authorization"))
                 data, headers = server._lookup(path)
+                if data is not None and server.redirect_host and self.command == "GET" and "/resolve/" in path:
+                    lfs = f"lfs/{hashlib.sha256(data).hexdigest()}"
+                    server.raw[lfs] = data
+                    self.send_response(302)
+                    self.send_header("Location", f"http://{server.redirect_host}:{server._httpd.server_address[1]}/raw/{lfs}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if data is None:
                     self.send_response(int(headers.pop("_status", 404)))
                     for k, v in headers.items():

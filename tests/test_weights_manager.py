@@ -162,6 +162,31 @@ def test_cancel_then_resume_completes_with_the_right_hash(hub: HubServer, use_ma
     assert len(events) == 1 and events[0].names == ("big",)
 
 
+def test_hub_cdn_redirect_keeps_range_and_drops_the_token(hub: HubServer, use_manifest, monkeypatch) -> None:
+    """The Hub sends LFS files to a CDN (302): the resume Range follows the redirect, the Hub token does not."""
+    data = np.random.default_rng(6).bytes(2_000_000)
+    hub.add("org/repo", "lfs.pt", data)
+    hub.redirect_host = "localhost"  # another host name for the same loopback server
+    hub.delay = 0.01
+    monkeypatch.setenv("HF_TOKEN", "hf_faceedit_test_token")
+    use_manifest([tw.blob_entry("lfs", data, filename="lfs.pt")])
+    mgr = DownloadManager()
+    job = mgr.start("lfs")
+    deadline = time.monotonic() + 20
+    while mgr.snapshot(job).done_bytes < 300_000 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert mgr.wait(mgr.cancel(job).job_id, timeout=10).state == "cancelled"
+    hub.delay = 0.0
+    assert mgr.wait(mgr.start("lfs"), timeout=20).state == "done"
+    assert weights.local_path("lfs").read_bytes() == data
+    log = list(zip(hub.requests, hub.auth))
+    resolve = [(r, a) for r, a in log if "/resolve/" in r[1]]
+    cdn = [(r, a) for r, a in log if r[1].startswith("/raw/lfs/")]
+    assert resolve and all(a == "Bearer hf_faceedit_test_token" for _, a in resolve)
+    assert len(cdn) == 2 and all(a is None for _, a in cdn)
+    assert cdn[0][0][2] is None and cdn[1][0][2] is not None and int(cdn[1][0][2][6:].split("-")[0]) >= 300_000
+
+
 # --- readable failures --------------------------------------------------------------------------------
 
 

@@ -39,7 +39,13 @@ from faceedit.weights.catalogue import (
     preset_offers,
     presets,
 )
-from faceedit.weights.download import CONNECT_TIMEOUT, DownloadCancelled, download, fetch, manual_instructions
+from faceedit.weights.download import (
+    CONNECT_TIMEOUT,
+    DownloadCancelled,
+    download_entry,
+    fetch,
+    manual_instructions,
+)
 from faceedit.weights.loading import (
     clear_model_cache,
     load_model,
@@ -75,7 +81,7 @@ __all__ = [
     "capabilities",
     "capability_requirements",
     "clear_model_cache",
-    "download",
+    "download_entry",
     "entries_for",
     "entries_serving",
     "entry_state",

@@ -29,6 +29,7 @@ from faceedit.weights.cache import (
     _hub_cache,
     _url_path,
     _verified_sha,
+    _write_record,
     local_path,
 )
 from faceedit.weights.manifest import WeightSpec, spec_for
@@ -222,7 +223,7 @@ class DownloadCancelled(FaceEditError):
 #: Progress callback of :func:`download`: ``(bytes done, total bytes or None)``.
 ProgressCallback = Callable[[int, "int | None"], None]
 
-#: Seconds the reachability probe of :func:`download` may take (DNS included) before calling the network offline.
+#: Seconds the reachability probe of :func:`download_entry` may take (DNS included) before calling the network offline.
 PROBE_TIMEOUT = 1.5
 _STREAM_CHUNK = 1 << 16
 
@@ -256,7 +257,7 @@ def _hub_headers() -> dict[str, str]:
         return {}
 
 
-def download(name: str, *, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Path:
+def download_entry(name: str, *, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Path:
     """Like :func:`fetch`, for the download manager: resumable for Hub files too, reports progress, cancellable.
 
     Hub files are fetched from the Hub's ``resolve`` URL with ``Range`` requests into the cache's direct
@@ -293,7 +294,7 @@ def manual_instructions(spec: WeightSpec) -> str:
 
 
 def part_path(spec: WeightSpec) -> Path:
-    """Where :func:`download` keeps the bytes received so far for ``spec``."""
+    """Where :func:`download_entry` keeps the bytes received so far for ``spec``."""
     dest = _url_path(spec)
     return dest.with_name(dest.name + ".part")
 
@@ -417,12 +418,17 @@ def _stream(
                 f"{spec.name}: checksum mismatch for {spec.filename} downloaded from {url}: expected sha256 "
                 f"{spec.sha256}, got {actual}; the file was discarded."
             )
+        size = part.stat().st_size
+        if spec.size is not None and size != spec.size:  # longer than published: nothing stays in the cache
+            _discard(part)
+            raise WeightsVerificationError(
+                f"{spec.name}: {spec.filename} downloaded from {url} has {size:,} bytes, the registry expects "
+                f"{spec.size:,}; the file was discarded."
+            )
         part.replace(dest)
-        try:
-            _verified_sha(spec, dest)
-        except WeightsVerificationError as err:  # the wrong size: nothing stays in the cache
-            _discard(dest)
-            raise WeightsVerificationError(f"{err} The file was discarded.") from None
+        if spec.sha256 is None:
+            log.warning("%s has no published sha256; recorded %s on first use (trust on first use)", spec.name, actual)
+        _write_record(spec, dest, actual)  # hashed while streaming: no second pass over the file
         return dest
     raise WeightsMissingError(f"{spec.name}: downloading {url} did not complete after several attempts")
 

@@ -13,7 +13,7 @@ Use::
 
 A job runs its files one after another in the manager's worker thread (jobs queue behind each other).
 Before downloading it checks the network (an offline answer in under 2 s) and the free disk space of the
-weights cache (:data:`DISK_RESERVE` kept free).  Files come through :func:`faceedit.weights.download.download`:
+weights cache (:data:`DISK_RESERVE` kept free).  Files come through :func:`faceedit.weights.download.download_entry`:
 ``Range`` resume from a part file, sha256 check, a failing file deleted.  Rows with no download location
 (Google Drive, Baidu) are not failures: the snapshot lists them in ``manual`` with how to import them.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 from faceedit.errors import FaceEditError, InvalidArgumentError, OfflineError, WeightsMissingError
 from faceedit.weights.cache import import_file, local_path, weights_dir
 from faceedit.weights.catalogue import find_preset, format_bytes, resolve_targets
-from faceedit.weights.download import DownloadCancelled, download, manual_instructions, part_path
+from faceedit.weights.download import DownloadCancelled, download_entry, manual_instructions, part_path
 from faceedit.weights.manifest import registry, spec_for
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class DownloadManager:
                 self._set(job, done_bytes=base + done, total_bytes=total_all, speed=speed, eta=eta)
 
             try:
-                download(name, on_progress=progress, cancel=job.cancel)
+                download_entry(name, on_progress=progress, cancel=job.cancel)
             except DownloadCancelled:
                 self._finish(job, installed=tuple(installed), failed=tuple(failed), state="cancelled",
                              message=f"cancelled during {name}; start it again to resume")
