@@ -520,8 +520,8 @@ def test_rosinality_generator_loads_through_the_registry(hub: HubServer, use_man
     torch.manual_seed(0)
     g = Generator(64, channel_multiplier=1)
     data = torch_bytes({"g_ema": g.state_dict(), "latent_avg": torch.randn(512)})
-    hub.add("akhaliq/jojogan-stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt", data)
     entry = real_entry("stylegan2.ffhq", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    hub.add(entry["repo_id"], entry["filename"], data)
     use_manifest([entry], {"random": [["stylegan2.ffhq"]]})
     assert weights.capabilities()["random"] is False
     weights.fetch("stylegan2.ffhq", progress=False)

@@ -1,4 +1,4 @@
-"""The manifest: ``faceedit/weights/manifest.toml`` (package data) read into frozen :class:`WeightSpec` rows, one per file.
+"""The manifest (``manifest.toml`` beside this module, package data) read into frozen :class:`WeightSpec` rows.
 
 Environment: ``FACEEDIT_MANIFEST`` (another manifest).
 """
