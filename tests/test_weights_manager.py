@@ -419,6 +419,10 @@ def test_real_presets_say_what_they_unlock_cost_and_license(tmp_path: Path, monk
     face_swap = offers["faceswap"]
     if not face_swap.entries:  # the ghost.* rows arrive with the face-swap branch
         assert face_swap.state == "unavailable" and face_swap.not_yet and face_swap.size_text == "unknown"
+    rows = catalogue.panel_rows(list(offers.values()))
+    assert len(rows) == 5 and all(len(r) == len(catalogue.PANEL_COLUMNS) for r in rows)
+    assert rows[0][0] == "sliders" and rows[0][1] == "missing" and rows[0][4].startswith("NON-COMMERCIAL terms")
+    assert rows[2][2].endswith("2 by hand") and "(some terms not established)" in rows[2][4]
     assert catalogue.find_preset("Random Faces").key == "random" and catalogue.find_preset("mask_painting").key == "mask"
     families = {o.key: o for o in catalogue.family_offers()}
     assert len(families["directions"].entries) == 43 and families["directions"].size_text.endswith("kB")

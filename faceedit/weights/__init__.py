@@ -28,6 +28,7 @@ public name is importable from ``faceedit.weights``.
 
 from faceedit.weights.cache import VerifyResult, import_file, local_path, sha256_file, verify, weights_dir
 from faceedit.weights.catalogue import (
+    PANEL_COLUMNS,
     UNLOCKS,
     EntryState,
     Offer,
@@ -35,6 +36,7 @@ from faceedit.weights.catalogue import (
     entry_state,
     family_offers,
     find_preset,
+    panel_rows,
     preset_entries,
     preset_offers,
     presets,
@@ -74,6 +76,7 @@ __all__ = [
     "EntryState",
     "OPERATIONS",
     "Offer",
+    "PANEL_COLUMNS",
     "Preset",
     "UNLOCKS",
     "VerifyResult",
@@ -96,6 +99,7 @@ __all__ = [
     "manifest_path",
     "manual_instructions",
     "missing_error",
+    "panel_rows",
     "preset_entries",
     "preset_offers",
     "presets",

@@ -298,3 +298,23 @@ def family_offers() -> list[Offer]:
         described = specs[names[0]].description if len(names) == 1 else f"{len(names)} files"
         offers.append(Offer(fam, fam, described, tuple(entry_state(n) for n in names)))
     return offers
+
+
+#: Column names of :func:`panel_rows`.
+PANEL_COLUMNS = ("preset / model", "state", "download", "unlocks", "licence")
+
+
+def panel_rows(offers: list[Offer]) -> list[list[str]]:
+    """One table row per offer for the Models panel (e.g. a ``gr.Dataframe``), in :data:`PANEL_COLUMNS` order."""
+    rows = []
+    for o in offers:
+        state = {"installed": "installed, verified" if o.verified else "installed"}.get(o.state, o.state)
+        if o.not_yet:
+            state += f" ({', '.join(o.not_yet)} not in this version yet)"
+        size = o.size_text + (f"; {len(o.manual)} by hand" if o.manual else "")
+        licence = "NON-COMMERCIAL terms: " if o.non_commercial else ""
+        licence += " | ".join(o.licences) if o.licences else "-"
+        if any(e.licence_unknown for e in o.entries):
+            licence += " (some terms not established)"
+        rows.append([o.title, state, size, "; ".join(o.unlocks) or "-", licence])
+    return rows
