@@ -196,6 +196,7 @@ class DownloadManager:
     def wait(self, job_id: int, timeout: float | None = None) -> JobSnapshot:
         """Block until the job has finished (or ``timeout`` seconds passed); its last snapshot."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self.snapshot(job_id)  # an unknown id: a readable error
         with self._lock:
             while self._jobs[job_id].snap.active:
                 left = None if deadline is None else deadline - time.monotonic()
