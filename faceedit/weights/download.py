@@ -302,11 +302,18 @@ def part_path(spec: WeightSpec) -> Path:
 def _http_error(spec: WeightSpec, url: str, err: Any) -> FaceEditError:
     code = getattr(err, "code", None)
     error_code = (err.headers.get("X-Error-Code") if getattr(err, "headers", None) else None) or ""
-    if spec.repo_id and (error_code == "GatedRepo" or (code in (401, 403) and error_code != "RepoNotFound")):
+    if spec.repo_id and error_code == "GatedRepo":
         return WeightsMissingError(
             f"{spec.name}: {spec.repo_id} is a gated repository on the Hub (HTTP {code}): accept its conditions at "
             f"https://huggingface.co/{spec.repo_id} while logged in, then give the app a read token (the HF_TOKEN "
             "variable or secret, or `hf auth login`) and download again."
+        )
+    if spec.repo_id and code in (401, 403) and error_code != "RepoNotFound":
+        said = err.headers.get("X-Error-Message") if getattr(err, "headers", None) else None
+        return WeightsMissingError(
+            f"{spec.name}: the Hub refused {spec.repo_id} (HTTP {code}{f': {said}' if said else ''}): the repository "
+            f"may be gated or private, or the token in HF_TOKEN is not valid. Check https://huggingface.co/{spec.repo_id} "
+            "while logged in and the token, then download again."
         )
     if code == 404 or error_code in ("RepoNotFound", "EntryNotFound", "RevisionNotFound"):
         where = f"{spec.repo_id}@{spec.revision or 'main'}:{spec.filename}" if spec.repo_id else url
