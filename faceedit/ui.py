@@ -49,7 +49,8 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAX_FILE_SIZE = "25mb"
 #: Slider range of every attribute (units of the direction's own scale).
 SLIDER_LIMIT = 3.0
-#: Slider slots, shared out between the slider groups; the page shows as many as the session has attributes.
+#: Slider slots (at least; more when the weights offer more sliders), shared out between the slider groups;
+#: the page shows as many as the session has attributes.
 MAX_SLIDERS = 48
 #: Slider groups in page order (a direction's manifest group; unknown groups follow, then "other").
 GROUP_ORDER: tuple[str, ...] = ("expression", "age and gender", "pose", "hair", "accessories", "L2M-GAN", "other")
@@ -232,7 +233,8 @@ def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
 
 
 def slider_layout(composer: Composer, engine: str | None = None) -> list[tuple[str, int]]:
-    """The slider groups of the page, each with its number of slots (one accordion each), ``MAX_SLIDERS`` in all.
+    """The slider groups of the page, each with its number of slots (one accordion each), ``MAX_SLIDERS`` in all
+    (or as many as the sliders need).
 
     Built once per page from every attribute chain a session of this process may get, so each group has
     room for its largest one; spare slots go to the last group.
@@ -250,10 +252,8 @@ def slider_layout(composer: Composer, engine: str | None = None) -> list[tuple[s
     order += sorted(g for g in counts if g not in GROUP_ORDER) + (["other"] if "other" in counts else [])
     layout = [(g, counts[g]) for g in order] or [("attributes", 0)]
     used = sum(n for _, n in layout)
-    if used > MAX_SLIDERS:
-        raise InvalidArgumentError(f"The page has {MAX_SLIDERS} slider slots; these weights offer {used} sliders.")
     group, n = layout[-1]
-    layout[-1] = (group, n + MAX_SLIDERS - used)
+    layout[-1] = (group, n + max(0, MAX_SLIDERS - used))
     return layout
 
 
@@ -277,8 +277,7 @@ def _slider_updates(slots: list[str | None], values: dict[str, float] | None = N
     """Updates for every slider slot: the named ones shown with their name, value and range."""
     values, ranges = values or {}, ranges or {}
     updates = []
-    for i in range(MAX_SLIDERS):
-        name = slots[i] if i < len(slots) else None
+    for name in slots:
         if name is not None:
             lo, hi = ranges.get(name, (-SLIDER_LIMIT, SLIDER_LIMIT))
             updates.append(gr.update(visible=True, label=name.replace("_", " "), minimum=lo, maximum=hi,
@@ -382,6 +381,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     """The event handlers, closed over the engine choice (``None`` = pick from the weights present) and
     the process's composer (its editors and models are shared by every session)."""
     layout = slider_layout(composer, engine)
+    slot_count = sum(n for _, n in layout)
 
     @_user_errors
     def parse(photo: str | None, face_index: int | None, old: UserState | None,
@@ -389,7 +389,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         if photo is None:
             free_state(old)
             return (None, None, None, badge_idle(), None, gr.update(choices=[], value=None, visible=False), {},
-                    gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([]), None)
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=[]), *_slider_updates([None] * slot_count), None)
         progress(0.1, desc="Finding, aligning and parsing the face…")
         index = int(face_index or 0)
         session = _load(photo, index, engine, composer)

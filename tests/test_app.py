@@ -318,7 +318,7 @@ def test_sliders_are_shown_in_their_groups(tiny_gan):
     from faceedit.ui import make_handlers, slider_layout
 
     library = tiny_gan.pick("attributes", "gan").directions
-    library.add(Direction("bangs", np.ones((1, 64)), scale=4.0, metadata={"group": "hair"}))
+    library.add(Direction("bangs", np.ones((1, 64)), scale=4.0, group="hair"))
     layout = slider_layout(tiny_gan)
     groups = [g for g, _ in layout]
     assert groups[:3] == ["expression", "age and gender", "pose"] and "hair" in groups and groups[-1] == "other"
@@ -329,3 +329,6 @@ def test_sliders_are_shown_in_their_groups(tiny_gan):
     hair_start = sum(n for g, n in layout[: groups.index("hair")])
     assert slots[hair_start] == "bangs" and out[6]["groups"]["bangs"] == "hair"
     assert {"smile", "age"} <= set(slots) and len(slots) == MAX_SLIDERS
+    for k in range(50):  # more sliders than the page's default slots: the page grows its last group
+        library.add(Direction(f"extra {k}", np.eye(64)[k % 64][None], scale=4.0))
+    assert sum(n for _, n in slider_layout(tiny_gan)) == len(tiny_gan.attributes("gan").names()) + 4  # + lite
