@@ -134,3 +134,16 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
 
     else:  # a new operation must bring its own contract here
         pytest.fail(f"no contract for operation {editor.operation!r}")
+
+
+def test_every_editor_requires_entries_the_manifest_has() -> None:
+    """A typo in an editor's ``requires`` would silently switch it off: each name or glob must match a row."""
+    import fnmatch
+
+    from faceedit import weights
+
+    rows = list(weights.registry())
+    for cls in EDITORS:
+        for group in cls.requires:
+            for pattern in group:
+                assert fnmatch.filter(rows, pattern), f"{cls.name} requires {pattern!r}, which no manifest row matches"
