@@ -227,8 +227,8 @@ def _find_hat(lab: np.ndarray, person_prob: np.ndarray, person: np.ndarray, oval
               skin_like: np.ndarray, g: _Geometry) -> tuple[np.ndarray, str, np.ndarray]:
     """Hat mask, a note, and the hair sample beside the temples it was compared with.
 
-    A hat is the top of the head (above the hairline, up to the head's top contour)
-    much darker than the hair beside the face or of another hue (hair is lit from
+    A hat is a wide region on top of the head (mostly above the mesh's forehead, down
+    to it) much darker than the hair beside the face or of another hue (hair is lit from
     above, so a lighter top alone is not a hat).  With no hair visible there (bald,
     or a hat down to the ears) a hat cannot be told from hair.
     """
@@ -249,19 +249,14 @@ def _find_hat(lab: np.ndarray, person_prob: np.ndarray, person: np.ndarray, oval
     unlike = cv2.GaussianBlur(unlike.astype(np.float32), (0, 0), 0.03 * unit) > 0.5
     unlike = _open_close(unlike & top, 0.02 * unit)
     n, comp, stats, _ = cv2.connectedComponentsWithStats(unlike.astype(np.uint8), connectivity=8)
-    # The head's top contour: the first head pixel from the top in each column.
-    head = (person_prob > 0.3) | unlike
-    first = np.where(head.any(0), head.argmax(0), lab.shape[0])
-    rows = np.arange(lab.shape[0])[:, None]
-    near_top = head & (rows <= first[None, :] + 0.06 * unit)
     hat = none.copy()
     for i in range(1, n):
         x, _, width, _, area = stats[i]
         if area < 0.15 * unit**2 or width < 0.8 * unit:
             continue
         part = comp == i
-        cols = part.any(0)
-        if (part & near_top).any(0)[cols].mean() > 0.5:  # it reaches the head's top over most of its width
+        # It sits on the head: mostly above the face's top, down to the forehead.
+        if float(np.median(v[part])) < g.top_v and float(v[part].max()) > g.top_v - 0.3:
             hat |= part
     if not hat.any():
         return none, "no hat found", side
