@@ -179,3 +179,16 @@ def test_protected_mask_keeps_accessories_unless_edited(hopper) -> None:
         protected_mask(labels, edited_classes=("glasses",))
     with pytest.raises(InvalidArgumentError, match="must match"):
         protected_mask(labels, np.zeros((3, 3), bool))
+
+
+def test_swapping_eyes_keeps_her_glasses(hopper, astronaut: np.ndarray) -> None:
+    s, lm, _ = hopper
+    frames = s.labels == INDEX["eye_g"]
+    result = s.swap(astronaut, ["eyes"])
+    try:
+        change = np.abs(_grey(result.crop) - _grey(s.history_start().crop))
+        eyes = np.isin(s.initial_labels, (INDEX["l_eye"], INDEX["r_eye"]))
+        assert change[eyes].mean() > 5.0  # the eyes were swapped
+        assert change[frames].max() < 1.0  # the frames over them were not
+    finally:
+        s.undo()

@@ -428,7 +428,9 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
         fill = now & ~cover
         if fill.any():
             out = tex.mirror_fill(out, fill, paste)
-    return out, missing
+    # Accessories the user did not repaint stay exactly as they were (a moved eye does not redraw the frames).
+    kept = np.isin(old, ACCESSORY_CLASSES) & (new == old)
+    return keep_protected(out, image, kept), missing
 
 
 def _fill_background(image: np.ndarray, target: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -533,7 +535,21 @@ def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
             features = tex.dilate(np.isin(ref_lab, COMPONENTS["eyes"] + COMPONENTS["brows"]), 18 * margin // 12)
             region = tex.erode(skin_t, 1) & skin_r & ~features
             out = _poisson(patch, out, region)
-    return out, labels, notes
+    # The target's accessories (glasses, hat, jewellery) stay over the swapped parts.
+    return keep_protected(out, face.crop, np.isin(face.labels, ACCESSORY_CLASSES)), labels, notes
+
+
+def keep_protected(edited: np.ndarray, original: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``edited`` with the ``keep`` pixels (accessories, occluders) restored from ``original``, edges feathered.
+
+    Use :func:`faceedit.labels.protected_mask` for ``keep`` when an occluder mask is known.
+    """
+    keep = np.asarray(keep)
+    if not keep.any():
+        return edited
+    alpha = keep.astype(np.float32) if keep.dtype != bool else np.maximum(
+        tex.feather(keep, 1.0), keep.astype(np.float32))
+    return tex.blend(edited, original, alpha)
 
 
 def _dense_warp(face: FaceState, ref: FaceState) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,16 @@ The 19-class map (canonical order, :mod:`faceedit.labels`) is built in layers:
    included); ears are skin beside the oval between brow and mouth level; neck is
    skin below the jaw; cloth is the rest of the person below the face.
 
-Not detected here: eyeglasses, earrings, necklaces and hats (the BiSeNet parser
-finds those when its weights are installed).
+4. **Accessories and occluders** (:func:`build_parsing`, with a note per class):
+   eyeglasses (a narrow dark bar across the nose bridge plus dark / non-skin frame
+   pixels past both outer eye corners; dark lenses inside the rims), a hat (a wide
+   region on top of the head much darker than, or of another hue from, the hair
+   beside the face), earrings (small shiny or metallic blobs at a visible ear), a
+   necklace (a thin non-skin band lying across the neck) and hands (MediaPipe hand
+   landmarks) as an occluder mask, labelled background.
+
+Cannot see: clear rimless lenses, a hat as light as the hair or with no hair showing
+beside the face, earrings under hair, objects in front of the face other than hands.
 """
 
 from __future__ import annotations
