@@ -192,3 +192,29 @@ def test_swapping_eyes_keeps_her_glasses(hopper, astronaut: np.ndarray) -> None:
         assert change[frames].max() < 1.0  # the frames over them were not
     finally:
         s.undo()
+
+
+def test_painted_jewellery_is_found_and_kept_by_age(astro) -> None:
+    s, lm, parsing = astro
+    crop = s.crop.copy()
+    labels = parsing.labels
+    gold = (240, 200, 80)
+    # An earring hanging at her right ear's lobe (image left) ...
+    ys, xs = np.nonzero(labels == INDEX["r_ear"])
+    lobe = (int(xs[ys.argmax()]), int(ys.max()) + 4)
+    cv2.circle(crop, lobe, 5, gold, -1, cv2.LINE_AA)
+    # ... and a thin chain across the neck, below the chin.
+    ys, xs = np.nonzero(labels == INDEX["neck"])
+    y = int((lm[152, 1] + ys.max()) / 2)
+    row = xs[ys == y]
+    chain = np.array([(x, y + 0.002 * (x - row.mean()) ** 2) for x in np.linspace(row.min() + 2, row.max() - 2, 20)])
+    cv2.polylines(crop, [chain.astype(np.int32)], False, gold, 4, cv2.LINE_AA)
+    found = LandmarkParser().parse_detailed(crop, face_from_landmarks(lm), hands=[])
+    earring, necklace = found.labels == INDEX["ear_r"], found.labels == INDEX["neck_l"]
+    assert earring[lobe[1], lobe[0]] and earring.sum() < 400
+    assert necklace.sum() > 400 and np.ptp(np.nonzero(necklace)[1]) > 0.6 * np.ptp(row)
+    assert "earring found" in found.notes["ear_r"] and "necklace found" in found.notes["neck_l"]
+    older = lite.age_texture(crop, found.labels, 2.0)
+    change = np.abs(_grey(older) - _grey(crop))
+    assert change[earring].max() < 1.0 and change[necklace].max() < 1.0
+    assert change[found.labels == INDEX["hair"]].mean() > 10.0

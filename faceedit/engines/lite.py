@@ -338,7 +338,8 @@ def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray
     """Skin and hair appearance of an older (``age > 0``) or younger (``age < 0``) face."""
     skin = np.isin(labels, [INDEX["skin"], INDEX["nose"]])
     # Accessories (glasses, hat, earrings, necklace) keep their colour: nothing bleeds onto them.
-    free = 1.0 - tex.feather(tex.dilate(np.isin(labels, ACCESSORY_CLASSES), 2), 1.0)
+    worn = np.isin(labels, ACCESSORY_CLASSES)
+    free = (1.0 - tex.feather(tex.dilate(worn, 2), 1.0)) * ~worn
     skin_soft = tex.feather(tex.erode(skin, 2), 3.0) * free
     hair_soft = tex.feather(labels == INDEX["hair"], 2.0) * free
     strength = min(abs(age) / 3.0, 1.0)
@@ -350,6 +351,9 @@ def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray
     else:
         out = tex.smooth_skin(image, skin_soft, amount=min(1.0, 1.3 * strength))
         out = tex.saturate(out, hair_soft, 0.25 * strength)
+    # Outside skin and hair nothing changes, not even by the colour-space round trip.
+    untouched = (skin_soft <= 0) & (hair_soft <= 0)
+    out[untouched] = image[untouched]
     return out
 
 

@@ -366,21 +366,23 @@ def _find_earrings(lab: np.ndarray, skin_shaded: np.ndarray, hair: np.ndarray, e
 
 def _find_necklace(lab: np.ndarray, skin: _ColourModel, neck: np.ndarray, skin_shaded: np.ndarray,
                    g: _Geometry, chin_v: float) -> tuple[np.ndarray, str]:
-    """A thin band across the neck in a colour unlike the neck's skin (chains, pearls, beads)."""
+    """A thin light band across the neck in a colour unlike its skin (chains, pearls), skin above and below."""
     u, v, unit = g.u, g.v, g.unit
     found = np.zeros(lab.shape[:2], bool)
     if neck.sum() < 0.05 * unit**2:
         return found, "no necklace found (too little neck visible)"
-    region = _dilate(neck, 0.06 * unit) & (v > chin_v) & (np.abs(u) < g.jaw_half)
-    odd = region & ~skin_shaded & (skin.mahal2(lab) > 6 * _INLIER)
+    region = _dilate(neck, 0.12 * unit) & (v > chin_v - 0.1) & (np.abs(u) < g.jaw_half)
+    light = lab[..., 0] > 0.6 * float(skin.mean[0])  # metal, pearls, beads in light colours (not a dark collar)
+    odd = region & light & ~skin_shaded & (skin.mahal2(lab) > 6 * _INLIER)
     odd = _open_close(odd, 0.006 * unit)
     neck_w = float(np.ptp(np.nonzero(neck)[1])) + 1
     n, comp, stats, _ = cv2.connectedComponentsWithStats(odd.astype(np.uint8), connectivity=8)
     for i in range(1, n):
         _, _, width, height, area = stats[i]
         part = comp == i
-        # Across the neck, thin, and lying on it (mostly surrounded by neck skin, not by the collar).
-        if width > 0.5 * neck_w and height < 0.25 * unit and (neck & _dilate(part, 0.03 * unit)).sum() > 2 * area:
+        # Across the neck, thin, and lying on it: skin above and below (a collar has cloth on one side).
+        ring = _dilate(part, 0.04 * unit) & ~part
+        if width > 0.5 * neck_w and height < 0.25 * unit and skin_shaded[ring].mean() > 0.6:
             found |= part
     if not found.any():
         return found, "no necklace found (a thin band across the neck, unlike its skin, only)"
