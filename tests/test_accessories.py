@@ -218,3 +218,11 @@ def test_painted_jewellery_is_found_and_kept_by_age(astro) -> None:
     change = np.abs(_grey(older) - _grey(crop))
     assert change[earring].max() < 1.0 and change[necklace].max() < 1.0
     assert change[found.labels == INDEX["hair"]].mean() > 10.0
+
+
+def test_no_hand_is_found_where_there_is_none(astro, hopper) -> None:
+    from faceedit.parsing.landmark import find_occluder
+
+    for s, _, parsing in (astro, hopper):
+        assert not find_occluder(s.crop).any()
+        assert not parsing.occluder.any() and parsing.notes["occluder"].startswith("no hand")

@@ -88,6 +88,19 @@ class LandmarkParser:
         return build_parsing(crop, face, np.asarray(person, np.float32), hands)
 
 
+def find_occluder(crop: np.ndarray, face: Face | None = None) -> np.ndarray:
+    """``(H, W) bool``: hands in front of or beside the face in ``crop`` (for parsers without an occluder, e.g. BiSeNet)."""
+    crop = _check_crop(crop)
+    hands = detect_hands(crop)
+    if not hands:
+        return np.zeros(crop.shape[:2], bool)
+    face = face if face is not None else central_face(crop)
+    lm = face.landmarks[:, :2].astype(np.float64)
+    unit = float(np.hypot(*(lm[LEFT_IRIS[0]] - lm[RIGHT_IRIS[0]])))
+    near = _dilate(_fill(crop.shape[:2], lm[list(FACE_OVAL)]), 0.06 * unit) | (segment_person(crop) > 0.5)
+    return _hand_occluder(crop.shape[:2], hands, near, unit)
+
+
 def _check_crop(crop: np.ndarray) -> np.ndarray:
     arr = np.asarray(crop)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
