@@ -226,3 +226,17 @@ def test_no_hand_is_found_where_there_is_none(astro, hopper) -> None:
     for s, _, parsing in (astro, hopper):
         assert not find_occluder(s.crop).any()
         assert not parsing.occluder.any() and parsing.notes["occluder"].startswith("no hand")
+
+
+def test_accessories_survive_another_scale_and_jpeg() -> None:
+    """The side-by-side photo (Hopper rescaled, both re-encoded): the same findings for each face."""
+    from faceedit.align import align_face
+    from faceedit.imaging import load_image
+
+    photo = load_image(str(ASSETS / "two_faces.jpg"))
+    found = {}
+    for face in detect_faces(photo):
+        crop, _ = align_face(photo, face, 512)
+        labels = LandmarkParser().parse(crop)
+        found[face.center[0] < photo.shape[1] / 2] = {k for k in ACCESSORIES if (labels == INDEX[k]).any()}
+    assert sorted(map(sorted, found.values())) == [[], ["eye_g", "hat"]]

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError
 from faceedit.labels import INDEX
@@ -338,19 +337,24 @@ def _find_glasses(lab: np.ndarray, skin: _ColourModel, oval: np.ndarray, eyes: n
 def _bridge_bar(lum: np.ndarray, band: np.ndarray, unit: float) -> tuple[np.ndarray, float]:
     """Pixels of a narrow dark bar across ``band`` (the nose bridge), and how deep it is in grey levels.
 
-    The band's row-mean lightness is closed (a max then min filter a quarter eye
-    distance long): what the closing lifts is a dip narrower than that.
+    Along the band's row-median lightness, a row's depth is how much darker it is than
+    the brightest rows within a quarter eye distance above it and below it (the dimmer
+    of the two): a valley with light on both sides (a bar), not a slope or a dark edge
+    at the band's end.
     """
     rows = np.flatnonzero(band.any(1))
-    if len(rows) < 5:
-        return np.zeros(band.shape, bool), 0.0
-    profile = np.array([lum[r, band[r]].mean() for r in rows], np.float32)
-    k = max(3, int(round(0.25 * unit)) | 1)
-    closed = ndimage.grey_closing(profile, size=k, mode="nearest")
-    depth = closed - profile
     bar = np.zeros(band.shape, bool)
-    dark_rows = rows[depth > 0.5 * depth.max()] if depth.max() > 0 else rows[:0]
-    bar[dark_rows] = band[dark_rows]
+    if len(rows) < 5:
+        return bar, 0.0
+    profile = np.array([np.median(lum[r, band[r]]) for r in rows], np.float32)
+    k = max(2, int(round(0.25 * unit)))
+    depth = np.zeros(len(rows), np.float32)
+    for i in range(1, len(rows) - 1):
+        above, below = profile[max(0, i - k):i].max(), profile[i + 1:i + 1 + k].max()
+        depth[i] = max(0.0, min(above, below) - profile[i])
+    if depth.max() > 0:
+        dark_rows = rows[depth > 0.5 * depth.max()]
+        bar[dark_rows] = band[dark_rows]
     return bar, float(depth.max())
 
 
