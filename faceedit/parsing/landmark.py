@@ -591,6 +591,9 @@ def build_parsing(crop: np.ndarray, face: Face, person_prob: np.ndarray,
     labels[hair_mask] = INDEX["hair"]
     labels[(oval | leftover_skin) & ~hair_mask] = INDEX["skin"]
     labels[hat] = INDEX["hat"]
+    if hat.any():  # nothing called hair lies over a hat: what is above it in its column is the hat's crown
+        over_hat = np.flipud(np.cumsum(np.flipud(hat), axis=0)) > 0
+        labels[(labels == INDEX["hair"]) & over_hat & ~hat] = INDEX["hat"]
     labels[necklace] = INDEX["neck_l"]
     right_side = u < 0  # person's right = image left
     labels[ears & right_side] = INDEX["r_ear"]
