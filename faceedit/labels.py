@@ -101,6 +101,9 @@ COMPONENTS: dict[str, tuple[int, ...]] = {
     "skin": (INDEX["skin"],),
 }
 
+#: Accessories: worn things an edit keeps unless the edit is about them.
+ACCESSORIES: tuple[str, ...] = ("eye_g", "hat", "ear_r", "neck_l")
+
 #: The CelebAMask-HQ repository's own class order (used by pSp seg-to-face).
 CELEBAMASK_ORDER: tuple[str, ...] = (
     "background",
@@ -189,11 +192,39 @@ def color_to_labels(image: np.ndarray, alpha: np.ndarray | None = None, alpha_th
     return labels
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: bool = True) -> np.ndarray:
+def protected_mask(labels: np.ndarray, occluder: np.ndarray | None = None,
+                   edited_classes: tuple[str, ...] | list[str] = ()) -> np.ndarray:
+    """``(H, W) float32`` in [0, 1]: where an edit must leave the photo as it is.
+
+    Accessories (:data:`ACCESSORIES`) and the ``occluder`` mask (hands in front of
+    the face) weigh 1, with a one-pixel soft edge; an accessory class named in
+    ``edited_classes`` (the user painted it, or a glasses slider moved) is not
+    protected.  Multiply a paste-back or blend weight by ``1 - protected_mask(...)``.
+    """
+    lab = check_label_map(labels)
+    unknown = [c for c in edited_classes if c not in INDEX]
+    if unknown:
+        raise InvalidArgumentError(f"Unknown class {unknown[0]!r}; choose from: {', '.join(CLASSES)}.")
+    keep = np.isin(lab, [INDEX[c] for c in ACCESSORIES if c not in edited_classes])
+    if occluder is not None:
+        occ = np.asarray(occluder)
+        if occ.shape != lab.shape:
+            raise InvalidArgumentError(f"The occluder mask {occ.shape} must match the label map {lab.shape}.")
+        keep |= occ.astype(bool)
+    hard = keep.astype(np.float32)
+    # A soft edge outside the mask (the protected pixels themselves stay exactly 1).
+    soft = np.zeros_like(hard)
+    soft[1:-1, 1:-1] = (hard[:-2, 1:-1] + hard[2:, 1:-1] + hard[1:-1, :-2] + hard[1:-1, 2:]) / 8.0
+    return np.maximum(hard, soft)
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: bool = True,
+            occluder: np.ndarray | None = None) -> np.ndarray:
     """The label colours blended over an ``(H, W, 3) uint8`` image (background left as is).
 
     With ``outline`` the class boundaries are drawn in white, so neighbouring parts stay
-    readable on any photo.
+    readable on any photo.  An ``occluder`` mask (hands in front of the face) is drawn
+    as diagonal white-and-black hatching with its own outline, over whatever labels lie there.
     """
     lab = check_label_map(labels)
     img = np.asarray(image)
@@ -207,4 +238,16 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: 
         edge[1:, :] |= lab[1:, :] != lab[:-1, :]
         edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
         out[edge] = 255.0
+    if occluder is not None:
+        occ = np.asarray(occluder).astype(bool)
+        if occ.shape != lab.shape:
+            raise InvalidArgumentError(f"The occluder mask {occ.shape} must match the label map {lab.shape}.")
+        yy, xx = np.mgrid[: lab.shape[0], : lab.shape[1]]
+        stripe = ((xx + yy) // 4) % 2 == 0
+        out[occ & stripe] = 255.0
+        out[occ & ~stripe] = out[occ & ~stripe] * 0.4
+        rim = np.zeros(lab.shape, bool)
+        rim[1:, :] |= occ[1:, :] != occ[:-1, :]
+        rim[:, 1:] |= occ[:, 1:] != occ[:, :-1]
+        out[rim] = (255.0, 0.0, 255.0)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -198,6 +198,8 @@ def _graph(name: str) -> Any:
             )
         elif name == "detect":  # full-range detector: small faces too
             _GRAPHS[name] = sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        elif name == "hands":
+            _GRAPHS[name] = sol.hands.Hands(static_image_mode=True, max_num_hands=2, min_detection_confidence=0.5)
         elif name == "selfie":
             _GRAPHS[name] = sol.selfie_segmentation.SelfieSegmentation(model_selection=0)
         else:  # pragma: no cover
@@ -356,3 +358,12 @@ def segment_person(image: np.ndarray) -> np.ndarray:
 
         mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(mask, 0.0, 1.0)
+
+
+def detect_hands(image: np.ndarray) -> list[np.ndarray]:
+    """``(21, 2) float32`` pixel landmarks of each hand MediaPipe finds (palm detection + hand landmarks)."""
+    image = _check_image(image)
+    h, w = image.shape[:2]
+    result = _run("hands", image)
+    return [np.array([(p.x * w, p.y * h) for p in hand.landmark], np.float32)
+            for hand in result.multi_hand_landmarks or []]

@@ -72,6 +72,8 @@ SHAPE_GROUPS: dict[str, tuple[int, ...]] = {
     "ear_r": (INDEX["ear_r"],),
     "neck_l": (INDEX["neck_l"],),
 }
+#: Accessory classes: colour edits never touch them (canonical indices).
+ACCESSORY_CLASSES: tuple[int, ...] = (INDEX["eye_g"], INDEX["hat"], INDEX["ear_r"], INDEX["neck_l"])
 #: Mirror partners: a component painted where there was none may be copied from its twin.
 TWINS = {"l_eye": "r_eye", "r_eye": "l_eye", "l_brow": "r_brow", "r_brow": "l_brow",
          "l_ear": "r_ear", "r_ear": "l_ear"}
@@ -96,7 +98,14 @@ def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
 
 def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: float
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Backward map of the smile and age-sag displacement of the landmarks."""
+    """Backward map of the smile: mouth corners, lips and cheeks move; outline, nose and eyes stay.
+
+    Age changes no shape (its edit is texture and colour only, :func:`age_texture`),
+    so ``age`` alone gives the identity map.  The displacement is confined to the
+    lower-middle face (:func:`_smile_region`), fading to zero before the face
+    outline, the nose and the eyes, so the jaw line and the face's shape are kept.
+    """
+    del age  # shape is kept: ageing is texture only
     centre, ex, w, ey, face_h = _face_frame(lm)
     moves: dict[int, np.ndarray] = {}
 
@@ -114,31 +123,46 @@ def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: flo
                 add(i, smile * w * (-0.055 * ey + sign * 0.03 * ex))
             for i in geo.CHEEKS[side]:
                 add(i, smile * w * (-0.035 * ey + sign * 0.012 * ex))
-    if age != 0:
-        sag = age * face_h * 0.012
-        jaw = list(geo.JAW)
-        for k, i in enumerate(jaw):
-            # Strongest at the jowls (between ear and chin), none at the ears and chin.
-            t = k / (len(jaw) - 1)
-            weight = np.sin(np.pi * t) ** 2 * (1.0 - 0.7 * np.exp(-((t - 0.5) / 0.08) ** 2))
-            outward = np.sign(np.dot(lm[i, :2] - centre, ex))
-            add(i, sag * weight * (ey + 0.4 * outward * ex))
-        for side in (0, 1):
-            for i in geo.CHEEKS[side]:
-                add(i, sag * 0.8 * ey)
-        for i in geo.MOUTH_CORNERS:
-            add(i, sag * 0.5 * ey)
+    if not moves:
+        return geo.identity_map(size)
     anchors = (set(geo.RIGHT_EYE) | set(geo.LEFT_EYE) | set(geo.NOSE_FIXED) | set(geo.CHIN)
                | set(geo.FACE_OVAL) | set(range(468, lm.shape[0]))) - set(moves)
     anchors |= {52, 53, 65, 55, 282, 283, 295, 285}  # brows
     anchors |= set(geo.LOWER_LIDS[0]) | set(geo.LOWER_LIDS[1])
-    if age == 0:
-        anchors |= set(geo.UNDER_EYES[0]) | set(geo.UNDER_EYES[1])
+    anchors |= set(geo.UNDER_EYES[0]) | set(geo.UNDER_EYES[1])
     idx = sorted(moves)
     src = np.concatenate([lm[idx, :2], lm[sorted(anchors), :2], geo.border_points(size)])
     dst = src.copy()
     dst[: len(idx)] += np.array([moves[i] for i in idx])
-    return geo.rbf_map(src, dst, size, sigma=0.3 * w)
+    mx, my = geo.rbf_map(src, dst, size, sigma=0.3 * w)
+    ix, iy = geo.identity_map(size)
+    weight = _smile_region(lm, size, w)
+    return ix + weight * (mx - ix), iy + weight * (my - iy)
+
+
+def _smile_region(lm: np.ndarray, size: tuple[int, int], mouth_w: float) -> np.ndarray:
+    """``(H, W) float32`` weight of the smile's motion: 1 around the mouth and cheeks, 0 at the outline and nose.
+
+    The mouth, nasolabial and cheek points' hull, grown by a third of the mouth's
+    width, cut away from the nose and the eyes and kept inside the face outline
+    shrunk by a sixth of the mouth's width, then feathered.
+    """
+    h, w = size
+    pts = lm[list(geo.LIPS_OUTER) + [i for side in geo.NASOLABIAL + geo.CHEEKS for i in side], :2]
+    area = np.zeros(size, np.uint8)
+    cv2.fillConvexPoly(area, np.round(cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)).astype(np.int32), 1)
+    area = tex.dilate(area, int(round(mouth_w / 3)))
+    outline = np.zeros(size, np.uint8)
+    cv2.fillPoly(outline, [np.round(lm[list(geo.FACE_OVAL), :2]).astype(np.int32)], 1)
+    keep_out = np.zeros(size, np.uint8)
+    nose = lm[list(geo.NOSE_FIXED) + [48, 278, 64, 294, 219, 439, 129, 358], :2]
+    cv2.fillConvexPoly(keep_out, np.round(cv2.convexHull(nose.astype(np.float32)).reshape(-1, 2)).astype(np.int32), 1)
+    for eye in (geo.RIGHT_EYE, geo.LEFT_EYE):
+        cv2.fillPoly(keep_out, [np.round(lm[list(eye), :2]).astype(np.int32)], 1)
+    margin = max(2, int(round(mouth_w / 6)))
+    region = area.astype(bool) & tex.erode(outline, margin) & ~tex.dilate(keep_out, margin // 2)
+    del h, w
+    return tex.feather(tex.erode(region, margin // 2), margin / 2)
 
 
 def pose_map(lm: np.ndarray, size: tuple[int, int], yaw: float, pitch: float
@@ -183,8 +207,11 @@ def pose_map(lm: np.ndarray, size: tuple[int, int], yaw: float, pitch: float
 def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray:
     """Skin and hair appearance of an older (``age > 0``) or younger (``age < 0``) face."""
     skin = np.isin(labels, [INDEX["skin"], INDEX["nose"]])
-    skin_soft = tex.feather(tex.erode(skin, 2), 3.0)
-    hair_soft = tex.feather(labels == INDEX["hair"], 2.0)
+    # Accessories (glasses, hat, earrings, necklace) keep their colour: nothing bleeds onto them.
+    worn = np.isin(labels, ACCESSORY_CLASSES)
+    free = (1.0 - tex.feather(tex.dilate(worn, 2), 1.0)) * ~worn
+    skin_soft = tex.feather(tex.erode(skin, 2), 3.0) * free
+    hair_soft = tex.feather(labels == INDEX["hair"], 2.0) * free
     strength = min(abs(age) / 3.0, 1.0)
     if age > 0:
         out = tex.boost_detail(image, skin_soft, amount=0.5 * strength, sigma=4.0, despeckle=9)
@@ -194,6 +221,9 @@ def age_texture(image: np.ndarray, labels: np.ndarray, age: float) -> np.ndarray
     else:
         out = tex.smooth_skin(image, skin_soft, amount=min(1.0, 1.3 * strength))
         out = tex.saturate(out, hair_soft, 0.25 * strength)
+    # Outside skin and hair nothing changes, not even by the colour-space round trip.
+    untouched = (skin_soft <= 0) & (hair_soft <= 0)
+    out[untouched] = image[untouched]
     return out
 
 
@@ -272,7 +302,9 @@ def repaint(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> tuple[np.nda
         fill = now & ~cover
         if fill.any():
             out = tex.mirror_fill(out, fill, paste)
-    return out, missing
+    # Accessories the user did not repaint stay exactly as they were (a moved eye does not redraw the frames).
+    kept = np.isin(old, ACCESSORY_CLASSES) & (new == old)
+    return keep_protected(out, image, kept), missing
 
 
 def _fill_background(image: np.ndarray, target: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -377,7 +409,21 @@ def swap_components(face: FaceState, ref: FaceState, components: tuple[str, ...]
             features = tex.dilate(np.isin(ref_lab, COMPONENTS["eyes"] + COMPONENTS["brows"]), 18 * margin // 12)
             region = tex.erode(skin_t, 1) & skin_r & ~features
             out = _poisson(patch, out, region)
-    return out, labels, notes
+    # The target's accessories (glasses, hat, jewellery) stay over the swapped parts.
+    return keep_protected(out, face.crop, np.isin(face.labels, ACCESSORY_CLASSES)), labels, notes
+
+
+def keep_protected(edited: np.ndarray, original: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``edited`` with the ``keep`` pixels (accessories, occluders) restored from ``original``, edges feathered.
+
+    Use :func:`faceedit.labels.protected_mask` for ``keep`` when an occluder mask is known.
+    """
+    keep = np.asarray(keep)
+    if not keep.any():
+        return edited
+    alpha = keep.astype(np.float32) if keep.dtype != bool else np.maximum(
+        tex.feather(keep, 1.0), keep.astype(np.float32))
+    return tex.blend(edited, original, alpha)
 
 
 def _dense_warp(face: FaceState, ref: FaceState) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,21 @@ The 19-class map (canonical order, :mod:`faceedit.labels`) is built in layers:
    included); ears are skin beside the oval between brow and mouth level; neck is
    skin below the jaw; cloth is the rest of the person below the face.
 
-Not detected here: eyeglasses, earrings, necklaces and hats (the BiSeNet parser
-finds those when its weights are installed).
+4. **Accessories and occluders** (:func:`build_parsing`, with a note per class):
+   eyeglasses (a narrow dark bar across the nose bridge plus dark / non-skin frame
+   pixels past both outer eye corners; dark lenses inside the rims), a hat (a wide
+   region on top of the head much darker than, or of another hue from, the hair
+   beside the face), earrings (small shiny or metallic blobs at a visible ear), a
+   necklace (a thin non-skin band lying across the neck) and hands (MediaPipe hand
+   landmarks) as an occluder mask, labelled background.
+
+Cannot see: clear rimless lenses, a hat as light as the hair or with no hair showing
+beside the face, earrings under hair, objects in front of the face other than hands.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -39,6 +49,7 @@ from faceedit.landmarks import (
     RIGHT_IRIS,
     Face,
     detect_faces,
+    detect_hands,
     segment_person,
 )
 
@@ -61,12 +72,32 @@ class LandmarkParser:
         ``face`` (landmarks in the crop's pixels) and ``person`` (``(H, W)`` person
         probability) may be passed when already known; otherwise they are computed.
         """
+        return self.parse_detailed(crop, face, person).labels
+
+    def parse_detailed(self, crop: np.ndarray, face: Face | None = None, person: np.ndarray | None = None,
+                       hands: list[np.ndarray] | None = None) -> Parsing:
+        """Labels, the occluder mask (hands in front of the face) and a note per accessory class."""
         crop = _check_crop(crop)
         if face is None:
             face = central_face(crop)
         if person is None:
             person = segment_person(crop)
-        return build_labels(crop, face, np.asarray(person, np.float32))
+        if hands is None:
+            hands = detect_hands(crop)
+        return build_parsing(crop, face, np.asarray(person, np.float32), hands)
+
+
+def find_occluder(crop: np.ndarray, face: Face | None = None) -> np.ndarray:
+    """``(H, W) bool``: hands in front of or beside the face in ``crop`` (for parsers without an occluder, e.g. BiSeNet)."""
+    crop = _check_crop(crop)
+    hands = detect_hands(crop)
+    if not hands:
+        return np.zeros(crop.shape[:2], bool)
+    face = face if face is not None else central_face(crop)
+    lm = face.landmarks[:, :2].astype(np.float64)
+    unit = float(np.hypot(*(lm[LEFT_IRIS[0]] - lm[RIGHT_IRIS[0]])))
+    near = _dilate(_fill(crop.shape[:2], lm[list(FACE_OVAL)]), 0.06 * unit) | (segment_person(crop) > 0.5)
+    return _hand_occluder(crop.shape[:2], hands, near, unit)
 
 
 def _check_crop(crop: np.ndarray) -> np.ndarray:
@@ -178,11 +209,234 @@ def _quadratic(lab: np.ndarray, mean: np.ndarray, inv: np.ndarray, channels: tup
 _INLIER = 11.3
 
 
+@dataclass
+class Parsing:
+    """What the offline parser found: labels, an occluder mask, and a line per accessory class.
+
+    ``occluder`` marks things in front of the face (hands); those pixels are labelled
+    background.  ``notes`` maps ``eye_g``, ``hat``, ``ear_r``, ``neck_l`` and ``occluder``
+    to a sentence saying what was found, or why nothing was.
+    """
+
+    labels: np.ndarray
+    occluder: np.ndarray
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The face frame of :func:`build_parsing`: per-pixel ``u`` (along the eyes), ``v`` (down), in eye distances."""
+
+    u: np.ndarray
+    v: np.ndarray
+    unit: float  # pixels per eye distance
+    top_v: float  # top of the mesh's face oval
+    brow_v: float
+    eye_v: float
+    jaw_half: float  # half the jaw's width
+
+
+def _robust_model(samples: np.ndarray) -> _ColourModel:
+    """A colour model refitted on its own inliers (a few stray pixels of another colour do not widen it)."""
+    model = _ColourModel(samples)
+    keep = model.mahal2(samples[None].astype(np.float32))[0] < _INLIER
+    return _ColourModel(samples[keep]) if keep.sum() > 20 else model
+
+
+def _find_hat(lab: np.ndarray, person_prob: np.ndarray, person: np.ndarray, oval: np.ndarray,
+              skin_like: np.ndarray, g: _Geometry) -> tuple[np.ndarray, str, np.ndarray]:
+    """Hat mask, a note, and the hair sample beside the temples it was compared with.
+
+    A hat is a wide region on top of the head (mostly above the mesh's forehead, down
+    to it) much darker than the hair beside the face or of another hue (hair is lit from
+    above, so a lighter top alone is not a hat).  With no hair visible there (bald,
+    or a hat down to the ears) a hat cannot be told from hair.
+    """
+    u, v, unit = g.u, g.v, g.unit
+    none = np.zeros(lab.shape[:2], bool)
+    side = (person & ~oval & ~skin_like & (np.abs(u) > 0.7) & (np.abs(u) < g.jaw_half + 0.5)
+            & (v > g.eye_v + 0.15) & (v < g.eye_v + 0.8))
+    if side.sum() < 0.01 * unit**2:
+        return none, "no hat found (no hair beside the face to tell a hat from hair)", side
+    samples = lab[side]
+    light = np.percentile(samples[:, 0], [25, 50])
+    chroma = np.median(samples[:, 1:], axis=0)
+    spread = float(np.median(np.hypot(*(samples[:, 1:] - chroma).T)))
+    top = (person_prob > 0.3) & ~skin_like & (v < g.top_v + 0.25) & (v > g.top_v - 1.6) & (np.abs(u) < 1.7)
+    darker = (lab[..., 0] < light[0] - 25) & (lab[..., 0] < 0.5 * light[1])
+    hue = np.hypot(lab[..., 1] - chroma[0], lab[..., 2] - chroma[1]) > max(20.0, 4 * spread)
+    unlike = top & (darker | hue)
+    unlike = cv2.GaussianBlur(unlike.astype(np.float32), (0, 0), 0.03 * unit) > 0.5
+    unlike = _open_close(unlike & top, 0.02 * unit)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(unlike.astype(np.uint8), connectivity=8)
+    hat = none.copy()
+    for i in range(1, n):
+        x, _, width, _, area = stats[i]
+        if area < 0.15 * unit**2 or width < 0.8 * unit:
+            continue
+        part = comp == i
+        # It sits on the head: mostly above the face's top, down to the forehead.
+        if float(np.median(v[part])) < g.top_v and float(v[part].max()) > g.top_v - 0.3:
+            hat |= part
+    if not hat.any():
+        return none, "no hat found", side
+    return hat, "hat found: the top of the head differs from the hair beside the temples", side
+
+
+def _eye_span(lm: np.ndarray, origin: np.ndarray, ex: np.ndarray, unit: float) -> float:
+    """How far (in eye distances) the outer eye corners lie from the face's midline."""
+    return float(np.abs((lm[[33, 263]] - origin) @ ex).max() / unit)
+
+
+def _find_glasses(lab: np.ndarray, skin: _ColourModel, oval: np.ndarray, eyes: np.ndarray, brows: np.ndarray,
+                  hair: np.ndarray, g: _Geometry, eye_span: float) -> tuple[np.ndarray, str]:
+    """Eyeglass frames (and dark lenses) around the mesh's eyes.
+
+    Frames are pixels much darker than the skin or far from its colour, in a band
+    around the eyes.  Glasses are reported only when a bar crosses the nose bridge
+    between the eyes (a narrow dip in its lightness profile, which a bare nose bridge
+    does not have) and frame pixels reach past both outer eye corners.
+    """
+    u, v, unit = g.u, g.v, g.unit
+    none = np.zeros(lab.shape[:2], bool)
+    skin_l = float(skin.mean[0])
+    sd_l = float(np.sqrt(np.linalg.inv(skin.inv)[0, 0]))
+    dark = lab[..., 0] < min(0.6 * skin_l, skin_l - 3.0 * sd_l)
+    far = skin.mahal2(lab) > 6 * _INLIER
+    zone = (np.abs(u) < eye_span + 0.3) & (v > g.brow_v - 0.15) & (v < g.eye_v + 0.5) & ~hair
+    cand = zone & (dark | far) & ~_dilate(eyes, 0.02 * unit)
+    cand = _open_close(cand, 0.008 * unit) if unit > 120 else cand
+
+    def cover(band: np.ndarray) -> float:
+        cols = band.any(0)
+        return float((cand & band).any(0)[cols].mean()) if cols.any() else 0.0
+
+    level = (v > g.brow_v - 0.05) & (v < g.eye_v + 0.1)
+    bar, dip = _bridge_bar(lab[..., 0], level & (np.abs(u) < 0.1), unit)
+    sides = [cover(level & (sign * u > eye_span) & (sign * u < eye_span + 0.15) & ~_dilate(brows, 0.03 * unit))
+             for sign in (-1, 1)]
+    if dip < max(15.0, 1.2 * sd_l) or min(sides) < 0.3:
+        return none, (f"no eyeglasses found (nose-bridge dip {dip:.0f} grey levels, frame cover beside the eyes "
+                      f"{sides[0]:.0%}/{sides[1]:.0%})")
+    cand |= bar
+    frames = _connected_to(cand, level & ((np.abs(u) < 0.1) | (np.abs(u) > eye_span)))
+    frames = _drop_small(frames, 0.002 * unit**2)
+    # Lenses: the inside of each rim when it is much darker than skin (sunglasses).
+    for sign in (-1, 1):
+        rim = frames & (sign * u > 0.05)
+        if rim.sum() < 10:
+            continue
+        ys, xs = np.nonzero(rim)
+        hull = _fill(lab.shape[:2], cv2.convexHull(np.stack([xs, ys], 1).astype(np.float32) + 0.5).reshape(-1, 2))
+        inside = hull & ~rim & ~eyes & ~brows
+        if inside.any() and float(lab[..., 0][inside].mean()) < 0.55 * skin_l:
+            frames |= inside
+    return frames, f"eyeglasses found (a bar {dip:.0f} grey levels darker across the nose bridge)"
+
+
+def _bridge_bar(lum: np.ndarray, band: np.ndarray, unit: float) -> tuple[np.ndarray, float]:
+    """Pixels of a narrow dark bar across ``band`` (the nose bridge), and how deep it is in grey levels.
+
+    Along the band's row-median lightness, a row's depth is how much darker it is than
+    the brightest rows within a quarter eye distance above it and below it (the dimmer
+    of the two): a valley with light on both sides (a bar), not a slope or a dark edge
+    at the band's end.
+    """
+    rows = np.flatnonzero(band.any(1))
+    bar = np.zeros(band.shape, bool)
+    if len(rows) < 5:
+        return bar, 0.0
+    profile = np.array([np.median(lum[r, band[r]]) for r in rows], np.float32)
+    k = max(2, int(round(0.25 * unit)))
+    depth = np.zeros(len(rows), np.float32)
+    for i in range(1, len(rows) - 1):
+        above, below = profile[max(0, i - k):i].max(), profile[i + 1:i + 1 + k].max()
+        depth[i] = max(0.0, min(above, below) - profile[i])
+    if depth.max() > 0:
+        dark_rows = rows[depth > 0.5 * depth.max()]
+        bar[dark_rows] = band[dark_rows]
+    return bar, float(depth.max())
+
+
+def _find_earrings(lab: np.ndarray, skin_shaded: np.ndarray, hair: np.ndarray, ears: np.ndarray,
+                   person_prob: np.ndarray, g: _Geometry, mouth_v: float, chin_v: float) -> tuple[np.ndarray, str]:
+    """Small bright or metallic blobs hanging at a visible ear (within the person, below the ear's top)."""
+    u, v, unit = g.u, g.v, g.unit
+    found = np.zeros(lab.shape[:2], bool)
+    L, a, b = lab[..., 0], lab[..., 1] - 128.0, lab[..., 2] - 128.0
+    chroma = np.hypot(a, b)
+    zone = (np.abs(u) > g.jaw_half - 0.05) & (np.abs(u) < g.jaw_half + 0.45) & (v > mouth_v - 0.5) & (
+        v < chin_v) & _dilate(ears, 0.15 * unit) & (person_prob > 0.5)
+    if not zone.any():
+        return found, "no earring found (the ear lobes are not visible)"
+    ref_l = float(np.median(L[zone]))
+    shiny = zone & ~skin_shaded & ((L > ref_l + 60) | ((chroma > 35) & (b > 20))) & ~hair
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(shiny.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        _, _, width, height, area = stats[i]
+        if 0.0008 * unit**2 <= area <= 0.03 * unit**2 and max(width, height) < 0.3 * unit:
+            found |= comp == i
+    if not found.any():
+        return found, "no earring found (small shiny or metallic blobs at the ear lobes only)"
+    return _dilate(found, 0.01 * unit), "earring found at an ear lobe"
+
+
+def _find_necklace(lab: np.ndarray, skin: _ColourModel, neck: np.ndarray, skin_shaded: np.ndarray,
+                   g: _Geometry, chin_v: float) -> tuple[np.ndarray, str]:
+    """A thin light band across the neck in a colour unlike its skin (chains, pearls), skin above and below."""
+    u, v, unit = g.u, g.v, g.unit
+    found = np.zeros(lab.shape[:2], bool)
+    if neck.sum() < 0.05 * unit**2:
+        return found, "no necklace found (too little neck visible)"
+    region = _dilate(neck, 0.12 * unit) & (v > chin_v - 0.1) & (np.abs(u) < g.jaw_half)
+    light = lab[..., 0] > 0.6 * float(skin.mean[0])  # metal, pearls, beads in light colours (not a dark collar)
+    odd = region & light & ~skin_shaded & (skin.mahal2(lab) > 6 * _INLIER)
+    odd = _open_close(odd, 0.006 * unit)
+    neck_w = float(np.ptp(np.nonzero(neck)[1])) + 1
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(odd.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        _, _, width, height, area = stats[i]
+        part = comp == i
+        # Across the neck, thin, and lying on it: skin above and below (a collar has cloth on one side).
+        ring = _dilate(part, 0.04 * unit) & ~part
+        if width > 0.5 * neck_w and height < 0.25 * unit and skin_shaded[ring].mean() > 0.6:
+            found |= part
+    if not found.any():
+        return found, "no necklace found (a thin band across the neck, unlike its skin, only)"
+    return found, "necklace found across the neck"
+
+
+#: Hand landmarks (MediaPipe's 21-point hand): finger chains from the wrist (0).
+_HAND_BONES = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (5, 9, 10, 11, 12), (9, 13, 14, 15, 16), (13, 17, 18, 19, 20),
+               (0, 17))
+
+
+def _hand_occluder(shape: tuple[int, int], hands: list[np.ndarray], near: np.ndarray, unit: float) -> np.ndarray:
+    """Pixels covered by hands (palm polygon and thick finger strokes), where they overlap the head area."""
+    mask = np.zeros(shape, np.uint8)
+    for pts in hands:
+        p = np.asarray(pts, np.float64)[:, :2]
+        palm = p[[0, 1, 5, 9, 13, 17]]
+        mask |= _fill(shape, cv2.convexHull(palm.astype(np.float32)).reshape(-1, 2)).astype(np.uint8)
+        span = float(np.hypot(*(p[5] - p[17])))  # knuckle width sets the finger thickness
+        thick = max(2, int(round(0.3 * max(span, 0.2 * unit))))
+        for chain in _HAND_BONES:
+            line = np.round(p[list(chain)] - 0.5).astype(np.int32)
+            cv2.polylines(mask, [line], False, 1, thickness=thick, lineType=cv2.LINE_8)
+    return mask.astype(bool) & near
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
 def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.ndarray:
     """The 19-class label map of ``crop`` from its face mesh and person probability."""
+    return build_parsing(crop, face, person_prob).labels
+
+
+def build_parsing(crop: np.ndarray, face: Face, person_prob: np.ndarray,
+                  hands: list[np.ndarray] | None = None) -> Parsing:
+    """Labels, occluder mask and per-class findings of ``crop`` (``hands``: 21-point hand landmarks)."""
     h, w = crop.shape[:2]
     if person_prob.shape != (h, w):
         raise InvalidArgumentError(f"The person mask must be {(h, w)}; got {person_prob.shape}.")
@@ -245,9 +499,17 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     # Skin in shadow (neck under the chin, ears): skin colour at any lightness that is not near-black.
     skin_shaded = (skin.chroma_mahal2(lab) < 9.2) & (lab[..., 0] > 0.35 * float(skin.mean[0]))
 
-    # Hair model: non-skin person pixels in a band above and around the forehead.
+    # A hat: the top of the head in a colour unlike the hair showing beside the temples.
+    jaw_half = float(np.abs(frame(JAW)[0]).max())
+    geom = _Geometry(u, v, px_per_unit, top_v, float(brow_v.mean()), float(eye_v.mean()), jaw_half)
+    hat, hat_note, side_hair = _find_hat(lab, person_prob, person, oval, skin_like | skin_shaded, geom)
+    notes = {"hat": hat_note}
+
+    # Hair model: non-skin person pixels in a band above and around the forehead (the hat left out).
     above = person & ~oval & (v < float(brow_v.mean())) & (v > top_v - 1.2) & (np.abs(u) < 1.6)
-    hair_sample = above & ~skin_like
+    hair_sample = above & ~skin_like & ~_dilate(hat, 0.03 * px_per_unit)
+    if hat.any() and hair_sample.sum() < 0.03 * px_per_unit**2:
+        hair_sample = side_hair
     has_hair = hair_sample.sum() > 0.03 * px_per_unit**2
     if has_hair:
         hair = _ColourModel(lab[hair_sample])
@@ -263,7 +525,7 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     head_zone = (v < chin_v + 0.1) & (np.abs(u) < 1.7) & (v > top_v - 1.6)
     hair_mask = np.zeros(shape, bool)
     if has_hair:
-        candidates = person & ~oval & ~skin_like & (head_zone | hair_like)
+        candidates = person & ~oval & ~skin_like & ~hat & (head_zone | hair_like)
         seed = hair_sample & hair_like
         hair_mask = _connected_to(_open_close(candidates & (hair_like | head_zone & (v < eye_v.mean())),
                                               0.03 * px_per_unit), seed)
@@ -275,7 +537,6 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
             low_ok = hair_like & (hair.loglik(hair_m2) > cloth_model.loglik(cloth_model.mahal2(lab)))
         else:
             low_ok = hair_like
-        jaw_half = float(np.abs(frame(JAW)[0]).max())
         hair_mask &= (v < chin_v) | (low_ok & (np.abs(u) > 0.6 * jaw_half))
         hair_mask = _connected_to(hair_mask, seed)
         # Bangs: hair-coloured pixels in the upper face oval, hanging down from the hair above.
@@ -289,12 +550,10 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
         bangs = hang & upper & ~features
         bangs = cv2.GaussianBlur(bangs.astype(np.float32), (0, 0), 0.03 * px_per_unit) > 0.5
         bangs = _connected_to(bangs & upper & ~features, _dilate(hair_mask, 2))
-        hair_mask = _drop_small(hair_mask | bangs, 0.02 * px_per_unit**2)
+        hair_mask = _drop_small(hair_mask | bangs, 0.02 * px_per_unit**2) & ~hat
 
     # Ears: skin beside the oval, between brow and mouth level, attached to the face.
-    jaw_u = frame(JAW)[0]
-    jaw_half = float(np.abs(jaw_u).max())
-    ear_band = person & ~oval & skin_shaded & ~hair_mask & (v > float(brow_v.mean())) & (
+    ear_band = person & ~oval & skin_shaded & ~hair_mask & ~hat & (v > float(brow_v.mean())) & (
         v < float(mouth_v.mean())) & (np.abs(u) > 0.8) & (np.abs(u) < jaw_half + 0.45)
     ears = _connected_to(_open_close(ear_band, 0.02 * px_per_unit), oval_grown)
     ears = _drop_small(ears, 0.01 * px_per_unit**2)
@@ -308,19 +567,34 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     below = v > float(jaw_v.mean())
     cloth = person & ~oval & ~hair_mask & ~ears & ~neck & below
     cloth = _drop_small(_open_close(cloth, 0.02 * px_per_unit), 0.02 * px_per_unit**2)
-    rest = person & ~oval & ~hair_mask & ~ears & ~neck & ~cloth
+    rest = person & ~oval & ~hair_mask & ~ears & ~neck & ~cloth & ~hat
     # Leftover person pixels: skin-coloured ones join the skin (a bald head), others the hair.
     # Opening first cuts thin bridges, so a highlight inside the hair is not joined to the forehead.
     bare = cv2.morphologyEx((rest & skin_like).astype(np.uint8), cv2.MORPH_OPEN, _disk(0.05 * px_per_unit))
     leftover_skin = _connected_to(bare.astype(bool), oval_grown)
 
-    # 4. Paint in order: later layers win.
+    # 4. Accessories and occluders.
+    glasses, notes["eye_g"] = _find_glasses(lab, skin, oval, r_eye | l_eye, r_brow | l_brow, hair_mask, geom,
+                                            _eye_span(lm, origin, ex, unit))
+    earrings, notes["ear_r"] = _find_earrings(lab, skin_shaded, hair_mask | hat, ears, person_prob, geom,
+                                              float(mouth_v.mean()), chin_v)
+    necklace, notes["neck_l"] = _find_necklace(lab, skin, neck, skin_shaded, geom, chin_v)
+    occluder = _hand_occluder(shape, hands or [], oval_grown | person, px_per_unit)
+    notes["occluder"] = (f"{len(hands)} hand(s) in front of the face or beside it" if occluder.any() and hands
+                         else "no hand found (other objects in front of the face are not detected)")
+
+    # 5. Paint in order: later layers win.
     labels = np.zeros(shape, np.uint8)
     labels[cloth] = INDEX["cloth"]
     labels[neck] = INDEX["neck"]
     labels[(rest & ~leftover_skin) & head_zone] = INDEX["hair"] if has_hair else INDEX["background"]
     labels[hair_mask] = INDEX["hair"]
     labels[(oval | leftover_skin) & ~hair_mask] = INDEX["skin"]
+    labels[hat] = INDEX["hat"]
+    if hat.any():  # nothing called hair lies over a hat: what is above it in its column is the hat's crown
+        over_hat = np.flipud(np.cumsum(np.flipud(hat), axis=0)) > 0
+        labels[(labels == INDEX["hair"]) & over_hat & ~hat] = INDEX["hat"]
+    labels[necklace] = INDEX["neck_l"]
     right_side = u < 0  # person's right = image left
     labels[ears & right_side] = INDEX["r_ear"]
     labels[ears & ~right_side] = INDEX["l_ear"]
@@ -332,4 +606,7 @@ def build_labels(crop: np.ndarray, face: Face, person_prob: np.ndarray) -> np.nd
     labels[u_lip] = INDEX["u_lip"]
     labels[l_lip] = INDEX["l_lip"]
     labels[mouth_in] = INDEX["mouth"]
-    return labels
+    labels[glasses & ~(r_eye | l_eye | r_brow | l_brow)] = INDEX["eye_g"]
+    labels[earrings] = INDEX["ear_r"]
+    labels[occluder] = INDEX["background"]
+    return Parsing(labels, occluder, notes)
