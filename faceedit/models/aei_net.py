@@ -57,6 +57,11 @@ GENERATOR_BLOCKS = (
 TENSORS_PER_VARIANT = {1: 223, 2: 311, 3: 399}
 
 
+def _c(channels: int, div: int) -> int:
+    """Channel count at 1/``div`` width (training tests); RGB stays 3."""
+    return channels if channels == 3 else max(channels // div, 1)
+
+
 def _up2(x: torch.Tensor) -> torch.Tensor:
     """Bilinear ×2 with ``align_corners=True`` (as everywhere inside GHOST's G)."""
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
@@ -94,13 +99,13 @@ class Deconv4x4(nn.Module):
 class MultiLevelAttributesEncoder(nn.Module):
     """U-Net over X_t returning the eight attribute maps z_att^1..8 (coarse to fine)."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel_div: int = 1) -> None:
         super().__init__()
-        ch = ENCODER_CHANNELS
+        ch = tuple(_c(c, channel_div) for c in ENCODER_CHANNELS)
         for i in range(7):
             setattr(self, f"conv{i + 1}", conv4x4(ch[i], ch[i + 1]))
         # deconv k: input = previous attribute map, output = mirror channels (then concatenated with the skip)
-        ins = (1024, 2048, 1024, 512, 256, 128)
+        ins = (ch[7], *(2 * c for c in ch[6:1:-1]))
         for k, (c_in, c_out) in enumerate(zip(ins, ch[6:0:-1], strict=True)):
             setattr(self, f"deconv{k + 1}", Deconv4x4(c_in, c_out))
 
@@ -189,10 +194,11 @@ class AADResBlk(nn.Module):
 class AADGenerator(nn.Module):
     """z_id → 1024@2×2 → AADBlk1..8 with bilinear ×2 between them → tanh."""
 
-    def __init__(self, c_id: int = C_ID, num_blocks: int = 2) -> None:
+    def __init__(self, c_id: int = C_ID, num_blocks: int = 2, channel_div: int = 1) -> None:
         super().__init__()
-        self.up1 = nn.ConvTranspose2d(c_id, 1024, kernel_size=2, stride=1, padding=0)
-        for k, (c_in, c_out, c_attr) in enumerate(GENERATOR_BLOCKS):
+        self.up1 = nn.ConvTranspose2d(c_id, _c(1024, channel_div), kernel_size=2, stride=1, padding=0)
+        for k, block in enumerate(GENERATOR_BLOCKS):
+            c_in, c_out, c_attr = (_c(c, channel_div) for c in block)
             setattr(self, f"AADBlk{k + 1}", AADResBlk(c_in, c_out, c_attr, c_id, num_blocks))
 
     def forward(self, z_attr: tuple[torch.Tensor, ...], z_id: torch.Tensor) -> torch.Tensor:
@@ -212,13 +218,14 @@ class AEINet(nn.Module):
         num_blocks: int = 2,  # AAD triples per ResBlk (published: 1, 2, 3)
         c_id: int = C_ID,  # size of z_id
         backbone: str = "unet",  # GHOST's attribute encoder; only "unet" has published weights
+        channel_div: int = 1,  # 1 = the published width; larger divides every channel count (tiny tests)
     ) -> None:
         super().__init__()
         if backbone != "unet":
             raise ValueError(f"backbone {backbone!r} is not supported (only 'unet' has published weights)")
         self.num_blocks = num_blocks
-        self.encoder = MultiLevelAttributesEncoder()
-        self.generator = AADGenerator(c_id, num_blocks)
+        self.encoder = MultiLevelAttributesEncoder(channel_div)
+        self.generator = AADGenerator(c_id, num_blocks, channel_div)
 
     def forward(self, x_t: torch.Tensor, z_id: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """``(Ŷ [N, 3, 256, 256], z_att^1..8)`` for target images ``x_t`` and raw identity embeddings ``z_id``."""
@@ -246,14 +253,15 @@ class HEARNet(nn.Module):
     LReLU, concatenated with the skip), bilinear ×2, ``up5`` (conv 3×3, 128 → 3), tanh.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, channel_div: int = 1) -> None:
         super().__init__()
-        ch = (6, 64, 128, 256, 512, 512)
+        ch = (6, *(_c(c, channel_div) for c in (64, 128, 256, 512, 512)))
         for i in range(5):
             setattr(self, f"down{i + 1}", conv4x4(ch[i], ch[i + 1], bias=True))
-        for k, (c_in, c_out) in enumerate(((512, 512), (1024, 256), (512, 128), (256, 64))):
-            setattr(self, f"up{k + 1}", Deconv4x4(c_in, c_out))
-        self.up5 = nn.Conv2d(128, 3, kernel_size=3, padding=1)
+        for k in range(4):  # up k: from the previous level (concatenated after the first) to the mirror width
+            c_in = ch[5] if k == 0 else 2 * ch[5 - k]
+            setattr(self, f"up{k + 1}", Deconv4x4(c_in, ch[4 - k]))
+        self.up5 = nn.Conv2d(2 * ch[1], 3, kernel_size=3, padding=1)
 
     def forward(self, y_hat: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
         d = [torch.cat((y_hat, error), dim=1)]
@@ -263,6 +271,46 @@ class HEARNet(nn.Module):
         for k in range(1, 5):
             h = getattr(self, f"up{k}")(h, d[5 - k])
         return torch.tanh(self.up5(_up2(h)))
+
+
+# --- multi-scale discriminator (training; GHOST publishes D_unet_*.pth in this layout) ---------------------
+
+
+def patch_discriminator(ndf: int = 64, n_layers: int = 5) -> nn.Sequential:
+    """pix2pixHD PatchGAN as one Sequential (GHOST: n_layers 5, InstanceNorm without affine, so no norm keys):
+    conv 4×4 s2 + LReLU 0.2, (n − 1) × [conv s2, norm, LReLU], [conv s1, norm, LReLU], conv s1 → 1 channel."""
+    layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2)]
+    nf = ndf
+    for n in range(1, n_layers + 1):
+        prev, nf = nf, min(nf * 2, 8 * ndf)
+        stride = 2 if n < n_layers else 1
+        layers += [nn.Conv2d(prev, nf, 4, stride=stride, padding=2), nn.InstanceNorm2d(nf), nn.LeakyReLU(0.2)]
+    layers.append(nn.Conv2d(nf, 1, 4, stride=1, padding=2))
+    return nn.Sequential(*layers)
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """Three PatchGANs on the image at full, 1/2 and 1/4 size (``layer2`` sees full size, ``layer0`` the
+    smallest, as GHOST's ``network/MultiscaleDiscriminator.py``); returns one score map per scale."""
+
+    def __init__(
+        self,
+        ndf: int = 64,  # first layer's channels (published: 64)
+        n_layers: int = 5,  # stride-2 convs per PatchGAN (published: 5)
+        num_d: int = 3,  # scales (published: 3)
+    ) -> None:
+        super().__init__()
+        self.num_d = num_d
+        for i in range(num_d):
+            setattr(self, f"layer{i}", patch_discriminator(ndf, n_layers))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i in range(self.num_d):
+            out.append(getattr(self, f"layer{self.num_d - 1 - i}")(x))
+            if i < self.num_d - 1:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+        return out
 
 
 # --- loading and the inference runtime -------------------------------------------------------------------
