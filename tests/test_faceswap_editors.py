@@ -16,7 +16,6 @@ from faceedit.editors.faceshifter import (
 )
 from faceedit.editors.faceswap_input import FaceTooSmallError, ProfileTooFarError, SamePhotoError
 from faceedit.editors.lite_faceswap import lite_face_swap
-from faceedit.engines.lite_geometry import rotation
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import INDEX
 from faceedit.models.aei_net import load_aei_net
@@ -45,9 +44,11 @@ def nets() -> FaceShifterNets:
 
 
 def _turned(landmarks: np.ndarray, yaw: float) -> np.ndarray:
-    """The mesh rotated about its centroid by ``yaw`` degrees (a head turned to the side)."""
+    """The mesh rotated about the image vertical through its centroid by ``yaw`` degrees (a head turned aside)."""
+    a = np.deg2rad(yaw)
+    r = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
     c = landmarks.mean(0)
-    return ((landmarks - c) @ rotation(yaw, 0.0).T + c).astype(np.float32)
+    return ((landmarks - c) @ r.T + c).astype(np.float32)
 
 
 def test_lite_swap_changes_the_face_and_keeps_hair_and_background(target, source):

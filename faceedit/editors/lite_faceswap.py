@@ -21,10 +21,15 @@ import cv2
 import numpy as np
 
 from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair
-from faceedit.engines import lite_geometry as geo
-from faceedit.engines import lite_texture as tex
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import INDEX, check_label_map
+
+try:  # the lite helpers' home after the editors refactor, else their engines/ home before it
+    from faceedit.editors import lite_geometry as geo
+    from faceedit.editors import lite_texture as tex
+except ImportError:
+    from faceedit.engines import lite_geometry as geo
+    from faceedit.engines import lite_texture as tex
 
 #: Classes the lite swap replaces: the face itself, never hair, ears, glasses, hats or the neck. The inner mouth
 #: (teeth, tongue) stays the target's too: a closed source mouth stretched over an open one shows as streaks.
