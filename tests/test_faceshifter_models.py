@@ -121,3 +121,27 @@ def test_random_layout_weights_differ_per_seed():
     a = random_state_dict(GF.DATA / "arcface_backbone.json", seed=1)["fc.weight"]
     b = random_state_dict(GF.DATA / "arcface_backbone.json", seed=2)["fc.weight"]
     assert not torch.equal(a, b)
+
+
+def test_manifest_rows_build_the_networks_from_their_files(tmp_path, monkeypatch):
+    """Each GHOST row's loader + kwargs builds the right network from a file in the published layout."""
+    from faceedit import weights as W
+
+    specs = W.registry()
+    for n, name in (
+        (1, "ghost.g_unet_1block"),
+        (2, "ghost.g_unet_2blocks"),
+        (3, "ghost.g_unet_3blocks"),
+        (2, "ghost.g_unet_2blocks_safetensors"),
+    ):
+        spec = specs[name]
+        assert spec.sha256 is None and "sha256" in spec.unverified  # none published: never invented
+        assert "Apache-2.0" in spec.licence and spec.url and spec.url.endswith(spec.filename)
+        net = W.resolve_loader(spec)(
+            placeholder_state_dict(GF.DATA / f"{GF.G_LAYOUTS[n]}.json"), **spec.kwargs
+        )
+        assert isinstance(net, AEINet) and net.num_blocks == n
+    arc = specs["ghost.arcface_backbone"]
+    assert "non-commercial" in arc.licence and "licence" in arc.unverified
+    net = W.resolve_loader(arc)(placeholder_state_dict(GF.DATA / "arcface_backbone.json"))
+    assert sum(p.numel() for p in net.parameters()) > 65_000_000
