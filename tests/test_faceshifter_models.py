@@ -91,7 +91,7 @@ def test_safetensors_repack_loads_through_the_same_loader_and_matches(one_thread
     net = load_aei_net_file(str(path))
     path.unlink()
     _check_generator(net, load_file(GF.DATA / "ref_G_unet_1.safetensors"))
-    # the fused inference copy (BN folded, γ/β merged, channels-last) keeps the outputs within the same limit
+    # the fused inference copy (BN folded, γ/β merged, fewer passes) keeps the outputs within the same limit
     _check_generator(fuse_for_inference(net), load_file(GF.DATA / "ref_G_unet_1.safetensors"))
 
 
@@ -123,7 +123,7 @@ def test_random_layout_weights_differ_per_seed():
     assert not torch.equal(a, b)
 
 
-def test_manifest_rows_build_the_networks_from_their_files(tmp_path, monkeypatch):
+def test_manifest_rows_build_the_networks_from_their_files():
     """Each GHOST row's loader + kwargs builds the right network from a file in the published layout."""
     from faceedit import weights as W
 
