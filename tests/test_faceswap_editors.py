@@ -130,3 +130,21 @@ def test_paste_back_mask_is_soft_inside_the_frame(target):
     assert mask.shape == (224, 224) and mask.dtype == np.float32
     assert mask[112, 112] > 0.99 and mask[:5].max() == 0 and mask[:, :5].max() == 0
     assert 0.05 < ((mask > 0) & (mask < 1)).mean() < 0.5, "the edge is blurred"
+
+
+def test_lite_swap_keeps_the_targets_glasses_when_they_are_labelled(target, source):
+    labels = target.labels.copy()
+    eyes = np.isin(labels, [INDEX["l_eye"], INDEX["r_eye"]])
+    ys, xs = np.nonzero(eyes)
+    glasses = np.zeros_like(eyes)
+    glasses[ys.min() - 12 : ys.max() + 12, xs.min() - 15 : xs.max() + 15] = True  # frames and lenses
+    labels[glasses & (labels != INDEX["hair"])] = INDEX["eye_g"]
+    out = lite_face_swap(target.crop, labels, target.landmarks, source.crop, source.landmarks)
+    lens = labels == INDEX["eye_g"]
+    assert np.array_equal(out.crop[lens], target.crop[lens]), (
+        "what the parser calls glasses stays the target's"
+    )
+    assert not np.array_equal(out.crop[labels == INDEX["skin"]], target.crop[labels == INDEX["skin"]])
+    assert "glasses kept" in out.message
+    plain = lite_face_swap(target.crop, target.labels, target.landmarks, source.crop, source.landmarks)
+    assert "only when the parser labels them" in plain.message

@@ -94,8 +94,11 @@ def lite_face_swap(
     alpha = tex.feather(tex.erode(region, radius), radius) * region * strength
     crop = tex.blend(target, matched, alpha)
     share = float(region.mean() / max(np.isin(labels, FACE_CLASSES).mean(), 1e-6))
+    kept = "hair, ears and glasses" if (labels == INDEX["eye_g"]).any() else "hair and ears"
     message = "lite face swap: the source face warped onto this face's mesh, colour matched and blended "
-    message += "inside the face; hair, ears and glasses kept (the GAN path needs GHOST's FaceShifter weights)"
+    message += f"inside the face; {kept} kept (the GAN path needs GHOST's FaceShifter weights)"
+    if not (labels == INDEX["eye_g"]).any():
+        message += "; glasses are kept only when the parser labels them (the BiSeNet parser does, the landmark one not)"
     if share < 0.5:
         message += f"; only {share:.0%} of the face could take the source (hair or glasses cover the rest)"
     return FaceSwapOutput(crop=crop, region=alpha.astype(np.float32), message=message, similarity=None)
