@@ -9,8 +9,10 @@ import pytest
 from faceedit.editors.faceshifter import (
     POSE_TEMPLATES_112,
     FaceShifterNets,
+    blend_swap,
     estimate_norm,
     face_mask,
+    faceshifter_generate,
     faceshifter_swap,
     five_points,
 )
@@ -86,6 +88,15 @@ def test_faceshifter_swap_changes_only_inside_the_face_region(target, source, ne
     assert changed[out.region > 0.5].mean() > 0.9
     assert out.similarity is not None and -1.0 <= out.similarity <= 1.0
     assert "GHOST" in out.message and "HEAR-Net" in out.message
+    # a strength change re-blends the cached generator output: half strength lies between target and full swap
+    generated = faceshifter_generate(nets, target.crop, target.landmarks, source.crop, source.landmarks)
+    assert np.array_equal(blend_swap(target.crop, generated, 1.0).crop, out.crop)
+    half = blend_swap(target.crop, generated, 0.5)
+    inside = out.region > 0.99
+    d_half = np.abs(half.crop[inside].astype(int) - target.crop[inside].astype(int)).mean()
+    d_full = np.abs(out.crop[inside].astype(int) - target.crop[inside].astype(int)).mean()
+    assert 0.4 * d_full < d_half < 0.6 * d_full
+    assert np.array_equal(blend_swap(target.crop, generated, 0.0).crop, target.crop)
 
 
 def test_same_photo_twice_is_refused_by_both_paths(target, nets):

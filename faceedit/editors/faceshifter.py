@@ -149,6 +149,66 @@ def run_generator(nets: FaceShifterNets, target224: np.ndarray, z_id: torch.Tens
         return y.to(torch.uint8).cpu().numpy()  # truncation, as GHOST's ``.type(torch.uint8)``
 
 
+@dataclass(frozen=True)
+class GeneratedSwap:
+    """The generator's result in the target's crop space, before blending (cache it: a strength change then
+    costs one blend, no network)."""
+
+    swap: np.ndarray  # (S, S, 3) float32: Ŷ (truncated to uint8 values) warped back into the target crop
+    mask: np.ndarray  # (S, S) float32 in [0, 1]: GHOST's paste-back mask at full strength
+    similarity: float  # ArcFace cosine of Ŷ to the source
+    message: str
+
+
+def faceshifter_generate(
+    nets: FaceShifterNets,
+    target: np.ndarray,  # (S, S, 3) uint8 aligned target crop
+    target_landmarks: np.ndarray,  # (478, 3) its mesh in crop pixels
+    source: np.ndarray,  # (S', S', 3) uint8 aligned source crop
+    source_landmarks: np.ndarray,  # (478, 3) its mesh
+    z_id: torch.Tensor | None = None,  # the source's cached identity (:func:`source_identity`)
+    target_face_px: float | None = None,  # face widths in their photos, for the too-small check
+    source_face_px: float | None = None,
+) -> GeneratedSwap:
+    """Checks, GHOST's crop chain, the generator, and the result and its mask back in the target crop."""
+    target, t_lm = check_crop(target, target_landmarks, "target")
+    source, s_lm = check_crop(source, source_landmarks, "source")
+    check_pair(target, t_lm, source, s_lm, MAX_YAW_DEGREES, "FaceShifter", target_face_px, source_face_px)
+    if z_id is None:
+        z_id = source_identity(nets, source, s_lm)
+    target224, m = ghost_crop(target, t_lm)
+    y224 = cv2.resize(
+        run_generator(nets, target224, z_id), (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR
+    )
+    lm224 = np.concatenate([t_lm[:, :2], np.ones((478, 1))], 1) @ m.T
+    inverse = cv2.invertAffineTransform(m)
+    size = target.shape[1], target.shape[0]
+    swap = cv2.warpAffine(y224, inverse, size, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    mask = np.clip(cv2.warpAffine(face_mask(lm224), inverse, size), 0.0, 1.0).astype(np.float32)
+    with torch.inference_mode():
+        emb = identity_embedding(nets.arcface, _to_tensor(y224[None], nets.device))
+        sim = float(cosine_similarity(emb, z_id)[0])
+    message = (
+        f"FaceShifter AEI-Net on GHOST's {nets.generator.num_blocks}-block weights (no HEAR-Net: none published); "
+        f"identity similarity to the source {sim:.2f} (ArcFace cosine)"
+    )
+    return GeneratedSwap(swap=swap, mask=mask, similarity=sim, message=message)
+
+
+def blend_swap(target: np.ndarray, generated: GeneratedSwap, strength: float = 1.0) -> FaceSwapOutput:
+    """GHOST's alpha blend of the generated face into the target crop, the mask scaled by ``strength``."""
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidArgumentError(f"strength must be between 0 and 1; got {strength}.")
+    region = generated.mask * np.float32(strength)
+    a = region[..., None]
+    crop = (a * generated.swap + (1 - a) * target.astype(np.float32)).astype(
+        np.uint8
+    )  # GHOST truncates here too
+    return FaceSwapOutput(
+        crop=crop, region=region, message=generated.message, similarity=generated.similarity
+    )
+
+
 def faceshifter_swap(
     nets: FaceShifterNets,
     target: np.ndarray,  # (S, S, 3) uint8 aligned target crop
@@ -160,31 +220,11 @@ def faceshifter_swap(
     target_face_px: float | None = None,  # face widths in their photos, for the too-small check
     source_face_px: float | None = None,
 ) -> FaceSwapOutput:
-    """The source's identity on the target face, pasted back into the target crop with GHOST's mask."""
-    target, t_lm = check_crop(target, target_landmarks, "target")
-    source, s_lm = check_crop(source, source_landmarks, "source")
+    """The source's identity on the target face, pasted back into the target crop with GHOST's mask
+    (:func:`faceshifter_generate` then :func:`blend_swap`)."""
     if not 0.0 <= strength <= 1.0:
         raise InvalidArgumentError(f"strength must be between 0 and 1; got {strength}.")
-    check_pair(target, t_lm, source, s_lm, MAX_YAW_DEGREES, "FaceShifter", target_face_px, source_face_px)
-    if z_id is None:
-        z_id = source_identity(nets, source, s_lm)
-    target224, m = ghost_crop(target, t_lm)
-    y = run_generator(nets, target224, z_id)
-    y224 = cv2.resize(y, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-    lm224 = np.concatenate([t_lm[:, :2], np.ones((478, 1))], 1) @ m.T
-    inverse = cv2.invertAffineTransform(m)
-    size = target.shape[1], target.shape[0]
-    swap = cv2.warpAffine(y224, inverse, size, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    region = np.clip(cv2.warpAffine(face_mask(lm224), inverse, size) * strength, 0.0, 1.0)
-    a = region[..., None]
-    crop = (a * swap + (1 - a) * target.astype(np.float32)).astype(np.uint8)  # GHOST truncates here too
-    with torch.inference_mode():
-        sim = float(
-            cosine_similarity(identity_embedding(nets.arcface, _to_tensor(y224[None], nets.device)), z_id)[0]
-        )
-    n = nets.generator.num_blocks
-    message = (
-        f"FaceShifter AEI-Net on GHOST's {n}-block weights (no HEAR-Net: none published); "
-        f"identity similarity to the source {sim:.2f} (ArcFace cosine)"
+    generated = faceshifter_generate(
+        nets, target, target_landmarks, source, source_landmarks, z_id, target_face_px, source_face_px
     )
-    return FaceSwapOutput(crop=crop, region=region.astype(np.float32), message=message, similarity=sim)
+    return blend_swap(np.asarray(target), generated, strength)
