@@ -1,4 +1,5 @@
 # faceedit web app: docker build -t faceedit . && docker run --rm -p 7860:7860 -v faceedit-weights:/data faceedit
+# GAN weights downloaded at start into the volume: add -e FACEEDIT_MODELS=sliders,random (presets: `faceedit weights presets`)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
     HF_HOME=/data/hf \
-    FACEEDIT_WEIGHTS_DIR=/data/weights
+    FACEEDIT_WEIGHTS_DIR=/data/weights \
+    FACEEDIT_MODELS=
 
 # MediaPipe's native code needs these shared libraries on a slim base.
 RUN apt-get update \
@@ -24,8 +26,8 @@ WORKDIR /home/app/faceedit
 # build with --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 for CUDA.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY requirements.txt ./
-RUN pip install --extra-index-url "$TORCH_INDEX" -r requirements.txt \
-    && pip install --no-deps mediapipe==0.10.14
+COPY scripts/install.sh scripts/
+RUN PIP_EXTRA_INDEX_URL="$TORCH_INDEX" bash scripts/install.sh --system
 
 COPY --chown=app:app . .
 USER app

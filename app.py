@@ -1,7 +1,9 @@
 """Start the faceedit web app: ``python app.py`` (Hugging Face Spaces runs this file too).
 
 Environment: ``FACEEDIT_ENGINE`` (lite | gan; default: chosen per operation from the weights present),
-``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860; the Docker image sets 0.0.0.0).
+``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860; the Docker image sets 0.0.0.0),
+``FACEEDIT_MODELS`` (presets to download in the background at start, e.g. ``sliders,random``; the lite
+engine serves meanwhile).
 """
 
 from __future__ import annotations
@@ -29,4 +31,7 @@ from faceedit.ui import build_demo, launch_kwargs  # noqa: E402 - after the Spac
 demo = build_demo()
 
 if __name__ == "__main__":
+    from faceedit.weights.manager import start_from_env
+
+    start_from_env()  # FACEEDIT_MODELS: background downloads into the weights cache
     demo.launch(**launch_kwargs())

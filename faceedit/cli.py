@@ -28,7 +28,10 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command registered."""
+    from faceedit import __version__
+
     parser = argparse.ArgumentParser(prog="python -m faceedit", description="GAN-based portrait editing.")
+    parser.add_argument("--version", action="version", version=f"faceedit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(sub)

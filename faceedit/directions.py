@@ -44,6 +44,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,6 +55,9 @@ from faceedit.errors import (
     WeightsMissingError,
     WeightsVerificationError,
 )
+
+if TYPE_CHECKING:
+    from faceedit.weights import WeightSpec
 
 #: Latent width of StyleGAN2 FFHQ (W) and its number of W+ layers at 1024 px.
 LATENT_DIM = 512
@@ -283,7 +287,8 @@ class Direction:
     ``vector`` is ``[1, dim]`` (the same offset on every selected W+ layer) or ``[L, dim]`` (one row
     per W+ layer); rows are unit norm for vector kinds.  ``layers = (start, stop)`` limits the edit
     to W+ layers ``start <= i < stop`` (None: all).  ``scale`` is the latent distance of one slider
-    unit (see the module docstring).  Rows of vector kinds are normalised on construction.
+    unit (see the module docstring).  Rows of vector kinds are normalised on construction.  ``group`` is
+    where the page lists the slider ("expression", "age and gender", "hair", ..., "other").
     """
 
     name: str
@@ -296,6 +301,7 @@ class Direction:
     accuracy: float | None = None  # validation accuracy of a trained boundary
     scale_source: str = "unit"  # "samples" | "pca" | "unit"
     metadata: Mapping[str, str] = field(default_factory=dict)
+    group: str = "other"
 
     def __post_init__(self) -> None:
         vec = np.array(self.vector, dtype=np.float32, copy=True)
@@ -512,34 +518,40 @@ class DirectionLibrary:
     @classmethod
     def from_registry(
         cls,
-        entries: Mapping[str, tuple[str, Callable[[Path], Direction | list[Direction]]]] | None = None,
         pca_name: str | None = "ganspace.ffhq_pca",
         local_path: Callable[[str], Path | None] | None = None,
+        specs: Mapping[str, WeightSpec] | None = None,
     ) -> DirectionLibrary:
-        """The directions whose files the weights registry has locally (missing ones are skipped).
+        """The sliders of every direction row of the weights manifest whose file is present locally.
 
-        ``entries`` maps a library name to ``(registry name, loader)``; the default is
-        :data:`REGISTRY_DIRECTIONS`.  When the GANSpace PCA of the same generator is present, the
-        scale of every InterfaceGAN direction is estimated from it (``scale_source="pca"``) and the
-        named GANSpace edits (:data:`GANSPACE_FFHQ_EDITS`) are added.
+        Each row with a ``slider`` (kind ``"direction"``) becomes a direction named after it, in its
+        ``group``, on its ``layers``, loaded by the row's ``loader``; rows whose file is missing are left
+        out.  When two rows give the same slider name, the first row of the manifest wins (e4e's
+        ``smile.pt`` before InterfaceGAN's ``boundary_Smiling.npy``).  When the GANSpace PCA of the same
+        generator is present, the scale of every InterfaceGAN direction is estimated from it
+        (``scale_source="pca"``) and the named GANSpace edits (:data:`GANSPACE_FFHQ_EDITS`) are added.
+        ``local_path`` and ``specs`` default to the registry's (tests pass their own).
         """
-        if local_path is None:
-            from faceedit.weights import local_path  # the registry's contract
-        entries = REGISTRY_DIRECTIONS if entries is None else entries
+        from faceedit import weights  # the registry's contract
+
+        local_path = weights.local_path if local_path is None else local_path
+        specs = weights.registry() if specs is None else specs
         pca_path = local_path(pca_name) if pca_name else None
         pca = load_ganspace_pca(pca_path) if pca_path is not None else None
         lib = cls()
-        for name, (reg_name, loader) in entries.items():
-            path = local_path(reg_name)
+        for spec in specs.values():
+            if spec.kind != "direction" or not spec.slider or spec.slider in lib:
+                continue
+            path = local_path(spec.name)
             if path is None:
                 continue
-            loaded = loader(path)
-            for d in loaded if isinstance(loaded, list) else [loaded]:
-                if isinstance(loaded, Direction):
-                    d = replace(d, name=name)
-                if pca is not None and d.scale_source == "unit" and d.dim == pca.dim:
-                    d = replace(d, scale=pca.projected_std(d.vector), scale_source="pca")
-                lib.add(d)
+            loaded = weights.resolve_loader(spec)(path)
+            if not isinstance(loaded, Direction):
+                raise WeightsVerificationError(f"{spec.name}: its loader gave {type(loaded).__name__}, not a direction")
+            d = replace(loaded, name=spec.slider, group=spec.group, layers=spec.layers)
+            if pca is not None and d.scale_source == "unit" and d.dim == pca.dim:
+                d = replace(d, scale=pca.projected_std(d.vector), scale_source="pca")
+            lib.add(d)
         if pca is not None:
             for d in ganspace_named_directions(pca):
                 if d.name not in lib:
@@ -693,6 +705,14 @@ GANSPACE_FFHQ_EDITS: dict[str, tuple[int, int, int, float]] = {
     "lipstick": (34, 10, 11, 20.0),
 }
 
+#: Where the page lists each named GANSpace edit (as ``group`` of the manifest's direction rows).
+GANSPACE_FFHQ_GROUPS: dict[str, str] = {
+    "eye_openness": "expression",
+    "trimmed_beard": "facial hair",
+    "white_hair": "hair",
+    "lipstick": "makeup and skin",
+}
+
 
 def ganspace_named_directions(pca: GanspacePCA, edits: Mapping[str, tuple[int, int, int, float]] | None = None):
     """Layer-limited directions from a GANSpace PCA for the named edits (:data:`GANSPACE_FFHQ_EDITS`)."""
@@ -709,6 +729,7 @@ def ganspace_named_directions(pca: GanspacePCA, edits: Mapping[str, tuple[int, i
                 source=f"GANSpace component {k} on W+ layers {start}..{stop - 1} (e4e example strength {strength:g})",
                 kind="ganspace",
                 scale_source="pca",
+                group=GANSPACE_FFHQ_GROUPS.get(name, "other"),
             )
         )
     return out
@@ -738,19 +759,6 @@ def load_ganspace_directions(path: str | Path, count: int = 10) -> list[Directio
     return load_ganspace_pca(path).directions(count, source=f"GANSpace PCA {Path(path).name}")
 
 
-#: Library name -> (weights-registry name, loader).  The registry names are those of
-#: ``weights/manifest.toml``; a missing entry or file just leaves the slider out.
-REGISTRY_DIRECTIONS: dict[str, tuple[str, Callable[[Path], Direction | list[Direction]]]] = {
-    "smile": ("e4e.direction.smile", load_e4e_direction),
-    "age": ("e4e.direction.age", load_e4e_direction),
-    "pose": ("e4e.direction.pose", load_e4e_direction),
-    **{
-        attr.lower(): (f"interfacegan.stylegan2_ffhq_w.{attr}", load_interfacegan_npy)
-        for attr in ("Male", "Eyeglasses", "Young", "Bald", "Bangs", "Mustache", "No_Beard", "Wearing_Hat")
-    },
-}
-
-
 # ---------------------------------------------------------------------------------------------
 # User-trained directions (safetensors + metadata)
 # ---------------------------------------------------------------------------------------------
@@ -773,6 +781,7 @@ def save_direction(direction: Direction, path: str | Path) -> Path:
         "scale_source": direction.scale_source,
         "accuracy": json.dumps(direction.accuracy),
         "extra": json.dumps(dict(direction.metadata)),
+        "group": direction.group,
     }
     save_file({"direction": np.ascontiguousarray(direction.vector)}, str(path), metadata=meta)
     return path
@@ -803,4 +812,5 @@ def load_direction(path: str | Path) -> Direction:
         accuracy=json.loads(meta.get("accuracy", "null")),
         scale_source=meta.get("scale_source", "unit"),
         metadata=json.loads(meta.get("extra", "{}")),
+        group=meta.get("group", "other"),
     )

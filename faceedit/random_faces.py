@@ -26,7 +26,7 @@ from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsM
 STRIP_ALPHAS: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: Largest contact sheet (tiles).
 MAX_GRID = 64
-#: Registry name of the generator (weights/manifest.toml, capability ``random``) when the registry is absent.
+#: Registry name of the generator (faceedit/weights/manifest.toml, capability ``random``) when the registry is absent.
 GENERATOR_WEIGHTS = "stylegan2.ffhq"
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: real photos from packages, paths to shared test data."""
+"""Shared fixtures: real photos from packages, the committed test data (tests/data)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: ../shared beside the checkout (read by tests only, never by the product).
-SHARED = REPO.parent / "shared"
+#: Data the tests read, committed with them (official layouts, small public files): see tests/data/README.md.
+DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +21,18 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The ../shared folder (official layouts, public weights)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: the tests need the project's shared/ folder beside the checkout")
-    return SHARED
+def data_dir() -> Path:
+    """``tests/data``: ``official-layouts/`` (key/shape lists) and ``public-weights/`` (small published files).
+
+    Tests read only this folder, so they pass in any clone of the repository.
+    """
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_dir(data_dir: Path) -> Path:
+    """Old name of :func:`data_dir` (same layout as the project's reference folder; nothing outside the clone)."""
+    return data_dir
 
 
 # --- foundation: MediaPipe results computed once per test session ---------------------------------

@@ -7,7 +7,12 @@ get ``206`` with ``Content-Range``.  Unknown repos/files get 404 with ``X-Error-
 ``EntryNotFound``) like the Hub.  Plain files (for ``url`` sources) are served under ``/raw/<path>``.
 
 Test hooks: :attr:`HubServer.requests` logs (method, path, Range header); :meth:`HubServer.interrupt_next`
-makes the next full GET of a path send only part of the body and then drop the connection.
+makes the next full GET of a path send only part of the body and then drop the connection;
+:attr:`HubServer.gated` answers a repo's files with 401 or 403 and ``X-Error-Code: GatedRepo`` like a gated
+repo for a visitor without access; :attr:`HubServer.delay` sleeps that many seconds per 64 KiB sent (slow
+downloads, to watch progress and cancel); :attr:`HubServer.redirect_host` answers file GETs with a 302 to
+``/raw/lfs/<sha256>`` on that host name (e.g. ``localhost`` for a server bound to 127.0.0.1), as the Hub
+sends LFS files to its CDN; :attr:`HubServer.auth` logs each request's Authorization header.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -29,6 +35,10 @@ class HubServer:
     repos: dict[str, dict[str, bytes]] = field(default_factory=dict)
     raw: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    gated: dict[str, int] = field(default_factory=dict)  # repo id -> 401 | 403
+    delay: float = 0.0  # seconds per 64 KiB of body sent
+    redirect_host: str | None = None  # GET of a repo file -> 302 to http://<host>:<port>/raw/lfs/<sha256>
+    auth: list[str | None] = field(default_factory=list)  # Authorization header per request
     _interrupt: dict[str, int] = field(default_factory=dict)
 
     def add(self, repo_id: str, filename: str, data: bytes) -> None:
@@ -57,9 +67,18 @@ class HubServer:
                 path = unquote(self.path.split("?")[0])
                 rng = self.headers.get("Range")
                 server.requests.append((self.command, path, rng))
+                server.auth.append(self.headers.get("Authorization"))
                 data, headers = server._lookup(path)
+                if data is not None and server.redirect_host and self.command == "GET" and "/resolve/" in path:
+                    lfs = f"lfs/{hashlib.sha256(data).hexdigest()}"
+                    server.raw[lfs] = data
+                    self.send_response(302)
+                    self.send_header("Location", f"http://{server.redirect_host}:{server._httpd.server_address[1]}/raw/{lfs}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if data is None:
-                    self.send_response(404)
+                    self.send_response(int(headers.pop("_status", 404)))
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.send_header("Content-Length", "0")
@@ -92,7 +111,16 @@ class HubServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(data[start:])
+                if not server.delay:
+                    self.wfile.write(data[start:])
+                    return
+                try:
+                    for i in range(start, len(data), 1 << 16):
+                        self.wfile.write(data[i : i + (1 << 16)])
+                        self.wfile.flush()
+                        time.sleep(server.delay)
+                except OSError:  # the client went away (a cancelled download)
+                    self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -117,6 +145,9 @@ class HubServer:
             return None, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"}
         repo_id, rest = path.lstrip("/").split("/resolve/", 1)
         _revision, _, filename = rest.partition("/")
+        if repo_id in self.gated:
+            msg = f"Access to model {repo_id} is restricted. You must have access to it and be authenticated."
+            return None, {"_status": str(self.gated[repo_id]), "X-Error-Code": "GatedRepo", "X-Error-Message": msg}
         if repo_id not in self.repos:
             return None, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"}
         data = self.repos[repo_id].get(filename)

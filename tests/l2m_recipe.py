@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-LAYOUTS = SHARED / "official-layouts" / "l2m"
+LAYOUTS = Path(__file__).resolve().parent / "data" / "official-layouts" / "l2m"
 
 #: (layout file, He seed, perturbation seed) of each network of the parity data.
 SEEDS = {

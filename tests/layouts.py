@@ -1,4 +1,4 @@
-"""Build seeded random checkpoints in an official layout (../shared/official-layouts/*.json) for tests.
+"""Build seeded random checkpoints in an official layout (tests/data/official-layouts/*.json) for tests.
 
 The recipe is fixed so that reference tensors recorded once from the official code can be re-created here:
 

@@ -25,10 +25,10 @@ LABELS = (
 BASE_SEED = 20190000
 
 
-def layout(shared_dir: Path, label: str) -> list[dict]:
+def layout(data_dir: Path, label: str) -> list[dict]:
     """Entries ``{"name", "shape", "dtype"}`` of ``latest_net_<label>.json`` (D and D2 share one file)."""
     name = "net_D_and_D2_training_only" if label in ("D", "D2") else f"latest_net_{label}"
-    return json.loads((shared_dir / "official-layouts" / "gu2019" / f"{name}.json").read_text())
+    return json.loads((data_dir / "official-layouts" / "gu2019" / f"{name}.json").read_text())
 
 
 def seeded_state_dict(entries: list[dict], seed: int) -> dict[str, torch.Tensor]:
@@ -57,8 +57,8 @@ def seeded_state_dict(entries: list[dict], seed: int) -> dict[str, torch.Tensor]
     return out
 
 
-def seeded_weights(shared_dir: Path, label: str) -> dict[str, torch.Tensor]:
-    return seeded_state_dict(layout(shared_dir, label), BASE_SEED + LABELS.index(label))
+def seeded_weights(data_dir: Path, label: str) -> dict[str, torch.Tensor]:
+    return seeded_state_dict(layout(data_dir, label), BASE_SEED + LABELS.index(label))
 
 
 def _ellipse(h: int, w: int, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:

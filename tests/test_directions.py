@@ -240,8 +240,8 @@ def test_conditioned_edit_does_not_move_the_condition_coordinate():
 # ---------------------------------------------------------------------------- files
 
 
-def test_e4e_directions_load_with_shapes_and_unit_norm(shared_dir):
-    root = shared_dir / E4E / "interfacegan_directions"
+def test_e4e_directions_load_with_shapes_and_unit_norm(data_dir):
+    root = data_dir / E4E / "interfacegan_directions"
     for name in ("age", "smile", "pose"):
         d = load_e4e_direction(root / f"{name}.pt")
         assert d.name == name and d.vector.shape == (1, 512) and d.vector.dtype == np.float32
@@ -253,8 +253,8 @@ def test_e4e_directions_load_with_shapes_and_unit_norm(shared_dir):
     torch.testing.assert_close(pose.offset(1.0, 18)[None], raw, rtol=0, atol=1e-6)
 
 
-def test_interfacegan_boundaries_load(shared_dir):
-    files = sorted((shared_dir / IGAN / "stylegan2_ffhq_w").glob("boundary_*.npy"))
+def test_interfacegan_boundaries_load(data_dir):
+    files = sorted((data_dir / IGAN / "stylegan2_ffhq_w").glob("boundary_*.npy"))
     assert len(files) == 39
     names = set()
     for f in files:
@@ -263,13 +263,13 @@ def test_interfacegan_boundaries_load(shared_dir):
         assert d.vector.shape == (1, 512) and d.vector.dtype == np.float32
         assert np.linalg.norm(d.vector) == pytest.approx(1.0, abs=1e-5)
     assert {"Smiling", "Young", "Male", "Eyeglasses"} <= names
-    old = load_interfacegan_npy(shared_dir / IGAN / "stylegan_ffhq_smile_w_boundary.npy", name="smile_v1")
-    assert np.load(shared_dir / IGAN / "stylegan_ffhq_smile_w_boundary.npy").dtype == np.float64
+    old = load_interfacegan_npy(data_dir / IGAN / "stylegan_ffhq_smile_w_boundary.npy", name="smile_v1")
+    assert np.load(data_dir / IGAN / "stylegan_ffhq_smile_w_boundary.npy").dtype == np.float64
     assert old.vector.dtype == np.float32 and old.vector.shape == (1, 512)
 
 
-def test_ganspace_pca_loads_with_std_as_scale(shared_dir):
-    path = shared_dir / E4E / "ganspace_pca" / "ffhq_pca.pt"
+def test_ganspace_pca_loads_with_std_as_scale(data_dir):
+    path = data_dir / E4E / "ganspace_pca" / "ffhq_pca.pt"
     pca = load_ganspace_pca(path)
     assert pca.comp.shape == (80, 512) and pca.std.shape == (80,) and pca.mean.shape == (512,)
     np.testing.assert_allclose(pca.comp @ pca.comp.T, np.eye(80), atol=1e-5)
@@ -283,21 +283,21 @@ def test_ganspace_pca_loads_with_std_as_scale(shared_dir):
     assert pca.projected_std(pca.comp[3]) == pytest.approx(float(pca.std[3]), rel=1e-4)
 
 
-def _registry_paths(shared_dir: Path) -> dict[str, Path]:
-    e4e = shared_dir / E4E
+def _registry_paths(data_dir: Path) -> dict[str, Path]:
+    e4e = data_dir / E4E
     paths = {
         "e4e.direction.smile": e4e / "interfacegan_directions/smile.pt",
         "e4e.direction.age": e4e / "interfacegan_directions/age.pt",
         "e4e.direction.pose": e4e / "interfacegan_directions/pose.pt",
         "ganspace.ffhq_pca": e4e / "ganspace_pca/ffhq_pca.pt",
     }
-    for f in (shared_dir / IGAN / "stylegan2_ffhq_w").glob("boundary_*.npy"):
+    for f in (data_dir / IGAN / "stylegan2_ffhq_w").glob("boundary_*.npy"):
         paths[f"interfacegan.stylegan2_ffhq_w.{f.stem.removeprefix('boundary_')}"] = f
     return paths
 
 
-def test_library_from_registry_and_smile_edit_is_w_plus_alpha_n(shared_dir):
-    paths = _registry_paths(shared_dir)
+def test_library_from_registry_and_smile_edit_is_w_plus_alpha_n(data_dir):
+    paths = _registry_paths(data_dir)
     lib = DirectionLibrary.from_registry(local_path=paths.get)
     assert {"smile", "age", "pose", "male", "eyeglasses", "young"} <= set(lib.names())
     smile = lib.get("smile")
@@ -356,8 +356,8 @@ def test_bad_direction_files_are_refused(tmp_path):
         load_direction(tmp_path / "junk.safetensors")
 
 
-def test_named_ganspace_edits_match_e4e_examples_from_the_mean(shared_dir):
-    paths = _registry_paths(shared_dir)
+def test_named_ganspace_edits_match_e4e_examples_from_the_mean(data_dir):
+    paths = _registry_paths(data_dir)
     lib = DirectionLibrary.from_registry(local_path=paths.get)
     raw = torch.load(paths["ganspace.ffhq_pca"], map_location="cpu", weights_only=True)
     hair = lib.get("white_hair")
@@ -371,20 +371,15 @@ def test_named_ganspace_edits_match_e4e_examples_from_the_mean(shared_dir):
     assert torch.equal(out[:, :7], mean[:, :7]) and torch.equal(out[:, 10:], mean[:, 10:])
 
 
-def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch):
+def test_library_through_the_weights_registry(data_dir, tmp_path, monkeypatch):
     """The published files imported into the weights cache give the sliders the app shows."""
     from faceedit import weights
 
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path))
-    paths = _registry_paths(shared_dir)
+    paths = _registry_paths(data_dir)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca",
                  "interfacegan.stylegan2_ffhq_w.Male", "interfacegan.stylegan2_ffhq_w.Eyeglasses"):  # fmt: skip
         weights.import_file(paths[name], name=name)
-    from faceedit.directions import REGISTRY_DIRECTIONS
-
-    for reg_name, loader in REGISTRY_DIRECTIONS.values():  # every slider's file is a manifest entry
-        spec = weights.spec_for(reg_name)
-        assert spec.loader == f"faceedit.directions:{loader.__name__}"
     lib = DirectionLibrary.from_registry()
     assert {"smile", "age", "pose", "male", "eyeglasses", "white_hair"} <= set(lib.names())
     assert "young" not in lib  # not imported: left out, no error
@@ -399,7 +394,34 @@ def test_library_through_the_weights_registry(shared_dir, tmp_path, monkeypatch)
     np.testing.assert_array_equal(loaded.vector, lib.get("smile").vector)
 
 
-def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_path, monkeypatch, capsys):
+def test_every_published_ffhq_direction_is_a_grouped_slider(data_dir):
+    """All 39 InterfaceGAN StyleGAN2-FFHQ boundaries and e4e's three files reach a slider, in groups."""
+    from faceedit import weights
+
+    specs = weights.registry()
+    boundaries = [n for n in specs if n.startswith("interfacegan.stylegan2_ffhq_w.")]
+    assert len(boundaries) == 39
+    paths = _registry_paths(data_dir)
+    assert set(boundaries) <= set(paths)
+    lib = DirectionLibrary.from_registry(local_path=paths.get)
+    sliders = {specs[n].slider for n in specs if specs[n].slider}
+    assert sliders <= set(lib.names()) and len(sliders) == 41  # 39 + 3 files, one name shared ("smile")
+    # the shared name goes to the first row of the manifest: e4e's smile.pt, not boundary_Smiling.npy
+    assert "e4e" in lib.get("smile").source and "Smiling" not in lib.get("smile").source
+    assert lib.get("no_beard").group == "facial hair" and lib.get("eyeglasses").group == "accessories"
+    assert lib.get("young").group == "age and gender" and lib.get("pose").group == "pose"
+    assert lib.get("male").layers == (0, 18) and lib.get("white_hair").group == "hair"
+    groups = {lib.get(n).group for n in lib.names()}
+    assert {"expression", "age and gender", "hair", "accessories", "face shape", "pose"} <= groups
+    # a boundary row moves the latent along its file's unit normal on the manifest's layers
+    raw = np.load(paths["interfacegan.stylegan2_ffhq_w.Bangs"]).astype(np.float64)
+    w = torch.zeros(1, 18, 512)
+    bangs = lib.get("bangs")
+    step = lib.apply(w, {"bangs": 1.0})[0] / bangs.scale
+    np.testing.assert_allclose(step.numpy(), np.repeat(raw / np.linalg.norm(raw), 18, 0), atol=1e-6)
+
+
+def test_directions_command_lists_registry_and_trained_files(data_dir, tmp_path, monkeypatch, capsys):
     import argparse
     import json
 
@@ -407,7 +429,7 @@ def test_directions_command_lists_registry_and_trained_files(shared_dir, tmp_pat
     from faceedit.commands import directions as command
 
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
-    weights.import_file(_registry_paths(shared_dir)["e4e.direction.smile"], name="e4e.direction.smile")
+    weights.import_file(_registry_paths(data_dir)["e4e.direction.smile"], name="e4e.direction.smile")
     mine = save_direction(
         Direction(name="grin", vector=np.ones((1, 512)), scale=0.5, kind="user", accuracy=0.9), tmp_path / "g.safetensors"
     )
@@ -450,8 +472,9 @@ def test_parity_with_the_official_interfacegan_code():
     result = train_boundary(ref["latents"], ref["scores"], chosen_ratio=0.1, split_ratio=1.0, seed=0)
     assert (result.num_chosen, result.num_train, result.num_val) == (200, 200, 0)
     assert float(np.sum(result.normal * ref["boundary"])) > 0.99999
-    np.testing.assert_allclose(result.normal, ref["boundary"], atol=5e-4)
-    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=1e-6)
+    # limits derived in tests/data/interfacegan/README.md: the SVM's solver tolerance, 10x float32 rounding
+    np.testing.assert_allclose(result.normal, ref["boundary"], atol=1e-3)
+    np.testing.assert_allclose(project_boundary(ref["primal"], ref["cond1"]), ref["projected1"], atol=2e-7)
     np.testing.assert_allclose(
-        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=1e-6
+        project_boundary(ref["primal"], ref["cond1"], ref["cond2"]), ref["projected2"], atol=2e-7
     )

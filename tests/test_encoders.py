@@ -68,7 +68,7 @@ def test_encoder_parity_with_official_code(encoder_sd, kind):
         codes = enc(ref["x"])
     assert codes.shape == (1, 18, 512)
     err = (codes - ref["codes18"]).abs().max().item()
-    assert err < 5e-5 * ref["codes18"].abs().max().item(), err
+    assert err < 3e-5 * ref["codes18"].abs().max().item(), err  # 10x the float32 error (tests/data/psp/README.md)
     if kind == "e4e":  # every entry is w0 + its own delta: entries differ
         assert not torch.allclose(codes[:, 0], codes[:, 17])
 

@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from faceedit.models import mask_guided as mg
 
 DATA = Path(__file__).parent / "data" / "mask_guided"
-TOL = 1e-5
+#: max |ours - official| (values within +-0.85): 10x the float32-vs-float64 error, 1.34e-6 (see data README).
+TOL = 1.5e-5
 
 
 @pytest.fixture(scope="module")

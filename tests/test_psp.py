@@ -63,8 +63,9 @@ def test_wrapper_parity_with_official_psp_forward(shared_dir, kind):
         image, latents = net(ref["x"], return_latents=True)
     lat_err = (latents - ref["latents_256"]).abs().max().item()
     img_err = (image - ref["image_256"]).abs().max().item()
-    assert lat_err < 5e-5 * ref["latents_256"].abs().max().item(), lat_err
-    assert img_err < 1e-4 * ref["image_256"].abs().max().item(), img_err
+    # 10x the float32-vs-float64 error (tests/data/psp/README.md): latents 2.6e-6, images 6.0e-6 of the max
+    assert lat_err < 3e-5 * ref["latents_256"].abs().max().item(), lat_err
+    assert img_err < 6e-5 * ref["image_256"].abs().max().item(), img_err
     assert image.shape == (1, 3, 256, 256) and latents.shape == (1, 14, 512)
 
 

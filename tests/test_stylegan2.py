@@ -183,32 +183,36 @@ def ref64() -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- parity with the official code
+#: Limits, max |ours - official| / max |official|: 10x (helpers.HEADROOM) the float32 error against faceedit's
+#: generator in float64 on the same weights (tests/measure_parity_error.py; numbers in tests/data/stylegan2/README.md).
+IMAGE_TOL = 4e-5  # images: float32 error up to 3.2e-6 of max |image|
+LATENT_TOL = 8e-6  # mapping network: up to 7.3e-7 of max |w|
 def test_parity_64_cm1_all_call_modes(g64, ref64):
     t = ref64
     with torch.inference_mode():
         img, lat = g64([t["z"]], randomize_noise=False, return_latents=True)
-        assert max_rel_err(img, t["img_z"]) < 5e-5
+        assert max_rel_err(img, t["img_z"]) < IMAGE_TOL
         assert not torch.allclose(img[0], img[1], rtol=0.01)  # z matters (the mapping weights are not tiny)
         # batch 1 modulates the weights at high resolution, batch 2 the activations: same numbers
         single = g64([t["z"][:1]], randomize_noise=False)[0]
-        assert max_rel_err(single, img[:1]) < 5e-5
-        torch.testing.assert_close(lat, t["latent_z"], rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(g64.get_latent(t["z"]), t["w_of_z"], rtol=1e-5, atol=1e-6)
+        assert max_rel_err(single, img[:1]) < IMAGE_TOL
+        assert max_rel_err(lat, t["latent_z"]) < LATENT_TOL
+        assert max_rel_err(g64.get_latent(t["z"]), t["w_of_z"]) < LATENT_TOL
         img = g64([t["z"][:1]], randomize_noise=False, truncation=0.7, truncation_latent=t["truncation_latent"])[0]
-        assert max_rel_err(img, t["img_trunc"]) < 5e-5
+        assert max_rel_err(img, t["img_trunc"]) < IMAGE_TOL
         img, lat = g64([t["z"][:1], t["z2"]], randomize_noise=False, inject_index=3, return_latents=True)
-        assert max_rel_err(img, t["img_mix"]) < 5e-5
-        torch.testing.assert_close(lat, t["latent_mix"], rtol=1e-5, atol=1e-6)
+        assert max_rel_err(img, t["img_mix"]) < IMAGE_TOL
+        assert max_rel_err(lat, t["latent_mix"]) < LATENT_TOL
         assert torch.equal(lat[:, :3], lat[:, :1].expand(-1, 3, -1)) and not torch.equal(lat[:, 2], lat[:, 3])
         img = g64([t["w_plus"]], input_is_latent=True, randomize_noise=False)[0]
-        assert max_rel_err(img, t["img_wplus"]) < 5e-5
+        assert max_rel_err(img, t["img_wplus"]) < IMAGE_TOL
         img = g64(
             [t["w_plus"]], input_is_latent=True, randomize_noise=False, truncation=0.5,
             truncation_latent=t["truncation_latent"],
         )[0]
-        assert max_rel_err(img, t["img_wplus_trunc"]) < 5e-5
+        assert max_rel_err(img, t["img_wplus_trunc"]) < IMAGE_TOL
         # synthesis() with constant noise is the official forward on a W+ code
-        assert max_rel_err(g64.synthesis(t["w_plus"]), t["img_wplus"]) < 5e-5
+        assert max_rel_err(g64.synthesis(t["w_plus"]), t["img_wplus"]) < IMAGE_TOL
 
 
 def test_parity_256_cm2_official_layout(shared_dir):
@@ -219,7 +223,7 @@ def test_parity_256_cm2_official_layout(shared_dir):
     with torch.inference_mode():
         img = g([t["z"]], randomize_noise=False)[0]
     assert img.shape == (1, 3, 256, 256)
-    assert max_rel_err(img, t["img"]) < 5e-5
+    assert max_rel_err(img, t["img"]) < IMAGE_TOL
 
 
 # --------------------------------------------------------------------------- behaviour

@@ -64,7 +64,7 @@ def real_manifest() -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    return tomllib.loads((REPO / "weights" / "manifest.toml").read_text())
+    return tomllib.loads((REPO / "faceedit" / "weights" / "manifest.toml").read_text())
 
 
 def real_entry(name: str, **override: object) -> dict:
@@ -121,6 +121,15 @@ def use_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return use
 
 
+def point_at_dead_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hub and URL sources at a port nothing listens on (a machine without network)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", dead)
+    monkeypatch.setenv("FACEEDIT_URL_MIRROR", f"{RAW}={dead}/raw/")
+
+
 def gets(server: HubServer) -> list[tuple[str, str, str | None]]:
     return [r for r in server.requests if r[0] == "GET"]
 
@@ -128,7 +137,7 @@ def gets(server: HubServer) -> list[tuple[str, str, str | None]]:
 # --- the real manifest -------------------------------------------------------------------------------
 
 
-def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
+def test_real_manifest_is_complete_and_honest(data_dir: Path) -> None:
     specs = weights.registry()
     for needed in (
         "stylegan2.ffhq",
@@ -167,13 +176,40 @@ def test_real_manifest_is_complete_and_honest(shared_dir: Path) -> None:
         for group in groups:
             for pattern in group:
                 assert fnmatch.filter(specs, pattern), pattern
+    # every row says which operations it serves; [capabilities] (kept for `weights list`) agrees with them
+    assert all(set(s.operations) <= set(weights.OPERATIONS) for s in specs.values())
+    for cap, groups in caps.items():
+        serving = set(weights.entries_serving(cap))
+        for group in groups:
+            for pattern in group:
+                assert set(fnmatch.filter(specs, pattern)) <= serving, (cap, pattern)
+    assert weights.entries_serving("parse") == ["bisenet.celebamask_hq"]
+    assert set(weights.entries_serving("swap")) == {"gu2019.mask_guided"}
+    assert {"stylegan2.ffhq", "e4e.ffhq_encode", "psp.ffhq_encode"} == set(weights.entries_serving("random"))
+    assert weights.entries_serving("face_swap") == [] and "vgg19.imagenet" not in weights.entries_serving("swap")
+    with pytest.raises(InvalidArgumentError, match="unknown operation 'paint'.*face_swap"):
+        weights.entries_serving("paint")
+    # direction rows that are sliders name a group and a W+ layer range
+    sliders = [s for s in specs.values() if s.slider]
+    assert len(sliders) == 42 and all(s.kind == "direction" and s.group and s.layers == (0, 18) for s in sliders)
     # the direction entries carry exactly the recorded hashes of the published files
-    rows = {r["path"]: r for r in csv.DictReader(open(shared_dir / "public-weights" / "SHA256SUMS.tsv"), delimiter="\t")}
+    rows = {r["path"]: r for r in csv.DictReader(open(data_dir / "public-weights" / "SHA256SUMS.tsv"), delimiter="\t")}
     recorded = {Path(p).name: r for p, r in rows.items()}
     for spec in specs.values():
         if spec.kind == "direction":
             assert spec.url and spec.url.startswith(RAW), spec.name
             assert recorded[spec.filename]["sha256"] == spec.sha256 and int(recorded[spec.filename]["bytes"]) == spec.size
+
+
+def test_manifest_rows_with_unknown_operations_or_bad_layers_are_refused(use_manifest) -> None:
+    use_manifest([blob_entry("a", b"x", operations=["parse", "paint"])])
+    with pytest.raises(WeightsVerificationError, match="'a' has unknown operations \\['paint'\\]"):
+        weights.registry()
+    use_manifest([blob_entry("b", b"x", kind="direction", slider="b", layers=[8, 4])])
+    with pytest.raises(WeightsVerificationError, match=r"layers \(8, 4\) that are not \[start, stop\)"):
+        weights.registry()
+    use_manifest([blob_entry("c", b"x", operations=["swap"])])
+    assert weights.entries_serving("swap") == ["c"] and weights.entries_serving("parse") == []
 
 
 def test_unknown_name_is_a_clear_error() -> None:
@@ -250,7 +286,9 @@ def test_checksum_mismatch_is_refused(hub: HubServer, use_manifest) -> None:
         with pytest.raises(WeightsMissingError):
             weights.load_verified(name)
     assert not list((weights.weights_dir() / "url").rglob("ckpt.pt*"))  # the bad URL download was discarded
-    assert [r.status for r in weights.verify("ckpt")] == ["mismatch"]
+    blobs = [p for p in (weights.weights_dir() / "hub").rglob("*") if p.is_file() and "blobs" in p.parts]
+    assert blobs == []  # and the bad Hub file: blob and snapshot link
+    assert [r.status for r in weights.verify("ckpt")] == ["missing"]
 
 
 def test_size_mismatch_is_refused(hub: HubServer, use_manifest) -> None:
@@ -308,11 +346,7 @@ def test_offline_mode_fails_fast_and_clearly(hub: HubServer, use_manifest, monke
     assert hub.requests == []
     # no network at all: nothing listens on the endpoint
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", dead)
-    monkeypatch.setenv("FACEEDIT_URL_MIRROR", f"{RAW}={dead}/raw/")
+    point_at_dead_server(monkeypatch)
     for name in ("o", "ou"):
         t0 = time.perf_counter()
         with pytest.raises(OfflineError, match="cannot be reached"):
@@ -436,7 +470,7 @@ def test_published_formats_round_trip_through_the_safetensors_copy(
     def no_pickle(path: Path) -> None:
         raise AssertionError("the pickle file was read again")
 
-    monkeypatch.setattr(weights, "_torch_load", no_pickle)
+    monkeypatch.setattr(weights.serialisation, "_torch_load", no_pickle)
     second = weights.load_verified(fmt)
     _assert_same(obj, second)
 
@@ -469,7 +503,7 @@ def test_bisenet_checkpoint_loads_through_the_registry(hub: HubServer, use_manif
     with torch.inference_mode():
         ref = net.parse_logits(x)
     weights.clear_model_cache()
-    monkeypatch.setattr(weights, "_torch_load", lambda p: (_ for _ in ()).throw(AssertionError("pickle read")))
+    monkeypatch.setattr(weights.serialisation, "_torch_load", lambda p: (_ for _ in ()).throw(AssertionError("pickle read")))
     net2 = weights.load_model("bisenet.celebamask_hq", device="cpu")  # from the safetensors copy
     with torch.inference_mode():
         torch.testing.assert_close(net2.parse_logits(x), ref, rtol=0, atol=0)
@@ -486,8 +520,8 @@ def test_rosinality_generator_loads_through_the_registry(hub: HubServer, use_man
     torch.manual_seed(0)
     g = Generator(64, channel_multiplier=1)
     data = torch_bytes({"g_ema": g.state_dict(), "latent_avg": torch.randn(512)})
-    hub.add("akhaliq/jojogan-stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt", data)
     entry = real_entry("stylegan2.ffhq", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    hub.add(entry["repo_id"], entry["filename"], data)
     use_manifest([entry], {"random": [["stylegan2.ffhq"]]})
     assert weights.capabilities()["random"] is False
     weights.fetch("stylegan2.ffhq", progress=False)
@@ -526,9 +560,9 @@ def test_missing_loader_module_is_a_clear_error(hub: HubServer, use_manifest, tm
 # --- the real published direction files ---------------------------------------------------------------
 
 
-def test_real_direction_files_load_through_the_registry(hub: HubServer, shared_dir: Path) -> None:
+def test_real_direction_files_load_through_the_registry(hub: HubServer, data_dir: Path) -> None:
     """Served at their GitHub raw paths (mirrored to the local server), checked against the recorded sha256."""
-    pub = shared_dir / "public-weights"
+    pub = data_dir / "public-weights"
     owners = {"omertov/encoder4editing": "omertov_encoder4editing", "genforce/interfacegan": "genforce_interfacegan"}
     specs = {n: s for n, s in weights.registry().items() if s.kind == "direction"}
     assert len(specs) == 43
@@ -560,9 +594,9 @@ def test_real_direction_files_load_through_the_registry(hub: HubServer, shared_d
 # --- import and capabilities ---------------------------------------------------------------------------
 
 
-def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path) -> None:
+def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
-    src = shared_dir / "public-weights" / "omertov_encoder4editing" / "editings" / "interfacegan_directions" / "age.pt"
+    src = data_dir / "public-weights" / "omertov_encoder4editing" / "editings" / "interfacegan_directions" / "age.pt"
     dest = weights.import_file(src)  # found by its sha256
     assert weights.local_path("e4e.direction.age") == dest and dest.read_bytes() == src.read_bytes()
     wrong = tmp_path / "smile.pt"
@@ -578,7 +612,7 @@ def test_import_checks_the_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         weights.import_file(tmp_path / "nope.pt")
 
 
-def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path) -> None:
+def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("FACEEDIT_WEIGHTS_DIR", str(tmp_path / "cache"))
     assert weights.capabilities() == dict.fromkeys(weights.CAPABILITIES, False)
     # the mask-guided folder downloaded by hand: swap and mask editing become available
@@ -595,7 +629,7 @@ def test_capabilities_follow_the_present_files(tmp_path: Path, monkeypatch: pyte
     # directions alone do not make attribute editing possible: an encoder is needed too
     todo = weights.entries_for("attributes")
     assert todo[0] == "e4e.ffhq_encode" and len(todo) == 1 + 42  # an encoder and every direction file
-    weights.import_file(shared_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
+    weights.import_file(data_dir / "public-weights/omertov_encoder4editing/editings/interfacegan_directions/smile.pt")
     assert weights.capabilities()["attributes"] is False
     assert weights.entries_for("attributes") == ["e4e.ffhq_encode"]
     assert weights.entries_for("parse") == ["bisenet.celebamask_hq"]

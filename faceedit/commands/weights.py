@@ -22,8 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--for", dest="capabilities", action="append", default=[], metavar="CAPABILITY",
         help="also fetch what a capability needs (parse, invert, attributes, mask_edit, swap, random); repeatable",
     )
+    p.add_argument(
+        "--preset", dest="presets", action="append", default=[], metavar="PRESET",
+        help="also fetch a preset's files (sliders, random, mask, faceswap, art; see `weights presets`); repeatable",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("presets", help="the presets: what each unlocks, its size and licences, what is installed")
+    p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("verify", help="re-hash the local files against the registry")
     p.add_argument("names", nargs="*", metavar="NAME")
@@ -78,8 +85,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     names = _expand(args.names) if args.names else []
     for cap in args.capabilities:
         names += [n for n in weights.entries_for(cap) if n not in names]
-    if not names and not args.capabilities:
-        raise InvalidArgumentError("name at least one entry, or a capability with --for")
+    for preset in args.presets:
+        found, not_yet = weights.preset_entries(preset)
+        names += [n for n in found if n not in names]
+        if not_yet:
+            print(f"{preset}: not in this version's manifest yet: {', '.join(not_yet)}")
+    if not names and not args.capabilities and not args.presets:
+        raise InvalidArgumentError("name at least one entry, a capability with --for or a preset with --preset")
     failed = 0
     for name in names:
         try:
@@ -113,4 +125,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     dest = weights.import_file(args.path, args.name)
     print(f"imported {args.path} -> {dest}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from faceedit import weights
+
+    for offer in weights.preset_offers():
+        nc = "  NON-COMMERCIAL licence terms" if offer.non_commercial else ""
+        print(f"{offer.key} ({offer.title}): {offer.state}, {offer.size_text}{nc}")
+        print(f"  {offer.description}")
+        if offer.unlocks:
+            print(f"  unlocks: {'; '.join(offer.unlocks)}")
+        for name in offer.manual:
+            print(f"  by hand: {name} (`weights import PATH --name {name}`; source: {weights.spec_for(name).source_url})")
+        if offer.not_yet:
+            print(f"  not in this version's manifest yet: {', '.join(offer.not_yet)}")
     return 0
