@@ -186,7 +186,11 @@ def test_real_manifest_is_complete_and_honest(data_dir: Path) -> None:
     assert weights.entries_serving("parse") == ["bisenet.celebamask_hq"]
     assert set(weights.entries_serving("swap")) == {"gu2019.mask_guided"}
     assert {"stylegan2.ffhq", "e4e.ffhq_encode", "psp.ffhq_encode"} == set(weights.entries_serving("random"))
-    assert weights.entries_serving("face_swap") == [] and "vgg19.imagenet" not in weights.entries_serving("swap")
+    assert set(weights.entries_serving("face_swap")) == {
+        "ghost.g_unet_1block", "ghost.g_unet_2blocks", "ghost.g_unet_3blocks", "ghost.g_unet_2blocks_safetensors",
+        "ghost.arcface_backbone", "ghost.arcface_backbone_safetensors",
+    }
+    assert "vgg19.imagenet" not in weights.entries_serving("swap")
     with pytest.raises(InvalidArgumentError, match="unknown operation 'paint'.*face_swap"):
         weights.entries_serving("paint")
     # direction rows that are sliders name a group and a W+ layer range
