@@ -251,11 +251,11 @@ def train(
                 codes_a = encoder(_encoder_input(img_a))
             l_scc = scc(codes_b, codes_a, i)
             loss = loss + opts.lambda_scc * l_scc
-            metrics["scc"] = float(l_scc)
+            metrics["scc"] = float(l_scc.detach())
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        metrics.update(step=i, loss=float(loss), seconds=round(time.perf_counter() - t0, 3))
+        metrics.update(step=i, loss=float(loss.detach()), seconds=round(time.perf_counter() - t0, 3))
         log.write(json.dumps(metrics) + "\n")
         log.flush()
         if progress is not None:

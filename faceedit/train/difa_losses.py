@@ -115,7 +115,7 @@ class ClipDomainLoss(torch.nn.Module):
         )
         l_dir = directional_loss(emb_a.float(), emb_b.float(), self.direction)
         l_local = remd_loss(tok_b.float(), self.style_tokens)
-        return l_dir + self.lambda_local * l_local, {"dir": float(l_dir), "local": float(l_local)}
+        return l_dir + self.lambda_local * l_local, {"dir": float(l_dir.detach()), "local": float(l_local.detach())}
 
 
 class SelectiveConsistencyLoss:
