@@ -105,16 +105,14 @@ def bench_difa(size: int, tmp: Path) -> tuple[float, float]:
 
 
 def generator_flops(size: int) -> float:
-    """Multiply-adds of one StyleGAN2 config-f synthesis pass (3x3 convs only), per sample."""
-    from faceedit.models.stylegan2 import generator_channels
+    """FLOPs of one config-f synthesis pass at ``size`` for one sample, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    ch = generator_channels(size, 2)
-    total = 4 * 4 * ch[4] * ch[4] * 9
-    res, c_in = 8, ch[4]
-    while res <= size:
-        total += res * res * 9 * ch[res] * (c_in + ch[res])  # up-conv (counted at the output size) + conv
-        c_in, res = ch[res], res * 2
-    return float(total)
+    g = Generator(size).eval().requires_grad_(False)
+    w = torch.zeros(1, g.n_latent, 512)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        g.synthesis(w)
+    return float(counter.get_total_flops())
 
 
 def main() -> None:
@@ -136,9 +134,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         per_iter, flops = bench_difa(args.size, Path(tmp))
-    # 1024 px: the generator part grows with its conv FLOPs (8 sample-passes per iteration: G_A fwd x2,
-    # G_B fwd+bwd ~3x fwd x2); CLIP and e4e see 224/256 px inputs whatever the generator size
-    gen_extra = 2 * 8 * (generator_flops(1024) - generator_flops(args.size))
+    # 1024 px: the generator part grows (per iteration: G_A fwd x2 samples, G_B fwd + bwd (~2x fwd) x2 samples,
+    # i.e. 8 sample-passes); CLIP and e4e see 224/256 px inputs whatever the generator size
+    gen_extra = 8 * (generator_flops(1024) - generator_flops(args.size))
     flops_1024 = flops + gen_extra
     cpu_rate = flops / per_iter
     print(f"  at 1024 px: ~{flops_1024 / 1e9:.0f} GFLOP per iteration; this CPU sustained {cpu_rate / 1e9:.0f} "

@@ -23,6 +23,7 @@ detection; the caller runs it before aligning.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +80,7 @@ class GanStyliser:
         self.g_a, self.g_b, self.name = g_a, g_b, name
         self._mix: Generator | None = None  # blended copy, built on first use of 0 < s < 1
         self._mix_strength: float | None = None
+        self._lock = threading.RLock()  # the blended copy is rebuilt in place: one render at a time
         self.passes = 0
 
     @property
@@ -92,6 +94,10 @@ class GanStyliser:
             return self.g_a
         if s == 1.0:
             return self.g_b
+        with self._lock:
+            return self._blend(s)
+
+    def _blend(self, s: float) -> Generator:
         if self._mix_strength != s:
             if self._mix is None:
                 self._mix = copy.deepcopy(self.g_a)
@@ -107,15 +113,20 @@ class GanStyliser:
         w_plus: np.ndarray | torch.Tensor,  # [n_latent, 512] or [1, n_latent, 512]: the (edited) W+ code
         strength: float = 1.0,  # 0 = the photo's generator, 1 = the full style
     ) -> StyliseResult:
-        """One generator pass: W+ → aligned (size, size, 3) uint8 image in the blended style."""
-        g = self.generator_at(strength)
+        """One generator pass: W+ → aligned (size, size, 3) uint8 image in the blended style.
+
+        Thread-safe; a styliser shared by several sessions serialises renders (and rebuilds the blend whenever
+        their strengths differ), so keep one per session when strengths vary (G_A and G_B stay shared).
+        """
         w = torch.as_tensor(np.asarray(w_plus) if not isinstance(w_plus, torch.Tensor) else w_plus)
         if w.ndim == 2:
             w = w[None]
-        p = g.input.input
-        with torch.inference_mode():
-            img = g.synthesis(w.to(device=p.device, dtype=torch.float32), noise_mode="const")
-        self.passes += 1
+        with self._lock:
+            g = self.generator_at(strength)
+            p = g.input.input
+            with torch.inference_mode():
+                img = g.synthesis(w.to(device=p.device, dtype=torch.float32), noise_mode="const")
+            self.passes += 1
         return StyliseResult(from_tensor(img), float(strength), f"{self.name} @ {float(strength):.2f}")
 
     def compare(self, w_plus: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
