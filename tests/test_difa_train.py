@@ -132,3 +132,10 @@ def test_reference_preprocessing_matches_clip_transform(tmp_path):
     assert x.shape == (1, 3, 224, 224)
     white = (1 - torch.tensor((0.48145466, 0.4578275, 0.40821073))) / torch.tensor((0.26862954, 0.26130258, 0.27577711))
     assert torch.allclose(x[0, :, 112, 10], white, atol=1e-4)  # left half white after short-side resize + crop
+
+
+def test_cli_missing_target_is_one_plain_error(tmp_path, capsys):
+    from faceedit.train.difa import main
+
+    assert main(["--target", str(tmp_path / "nope.png"), "--out", str(tmp_path / "run")]) == 2
+    assert "no such image file" in capsys.readouterr().out
