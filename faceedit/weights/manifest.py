@@ -24,7 +24,7 @@ DEFAULT_MANIFEST = Path(__file__).resolve().with_name("manifest.toml")
 CAPABILITIES: tuple[str, ...] = ("parse", "invert", "attributes", "mask_edit", "swap", "random")
 
 #: Operations a manifest row may serve (``operations = [...]``); the first six are today's capabilities.
-OPERATIONS: tuple[str, ...] = (*CAPABILITIES, "face_swap", "stylise", "synthesise")
+OPERATIONS: tuple[str, ...] = (*CAPABILITIES, "face_swap", "stylise", "synthesise", "train_style")
 
 
 @dataclass(frozen=True)
