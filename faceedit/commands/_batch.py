@@ -18,8 +18,8 @@ from faceedit.batch import Process, collect_inputs, folder_writer, is_batch_inpu
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """``--faces all|largest|N`` (its presence, or a folder or glob as PHOTO, makes the run a batch)."""
     parser.add_argument("--faces", default=None, metavar="all|largest|N",
-                        help="batch: which faces of each photo (all = one result per face; largest = face 0, "
-                             "the default; N = face number N); -o is then a folder")
+                        help="batch: which faces of each photo (all = one result per face; largest = face 0; "
+                             "N = face number N; default: --face); -o is then a folder")
 
 
 def wants_batch(args: argparse.Namespace) -> bool:
@@ -31,7 +31,7 @@ def run_batch_command(args: argparse.Namespace, make_process: Callable[[], Proce
     """Run ``make_process()`` (built once: models and references load once) on every photo named by PHOTO."""
     from tqdm import tqdm
 
-    faces = parse_faces(args.faces)
+    faces = parse_faces(args.faces) if args.faces is not None else getattr(args, "face", 0)
     items = collect_inputs([args.photo])
     write = folder_writer(args.output, items)
     process = make_process()
