@@ -189,6 +189,9 @@ def folder_writer(out_dir: str | Path, inputs: Sequence[Item]) -> Callable[[str,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"{out} is a file; with several photos -o must be a folder (e.g. out/).")
+    if not out.exists() and out.suffix.lower() in IMAGE_SUFFIXES:
+        raise InvalidArgumentError(f"{out} looks like an image file name; for a batch -o must be a folder "
+                                   f"(e.g. {out.with_suffix('')}/).")
     out.mkdir(parents=True, exist_ok=True)
     protected = {it.source.resolve() for it in inputs if isinstance(it.source, Path)}
 

@@ -96,6 +96,12 @@ def test_batch_mistakes_are_one_line(folder: Path, tmp_path: Path, capsys, argv,
     assert message in err and "Traceback" not in err
 
 
+def test_a_batch_never_makes_a_folder_named_like_an_image(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "result.png"
+    assert main(["edit", str(ASSETS / "two_faces.jpg"), "--faces", "all", "--smile", "1", "-o", str(out)]) == 2
+    assert "-o must be a folder" in capsys.readouterr().err and not out.exists()
+
+
 def test_zip_in_zip_out(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
