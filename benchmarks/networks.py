@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 
 from faceedit.models.encoders import Encoder4Editing, GradualStyleEncoder
+from faceedit.models.encoders_fast import fast_encoder
 from faceedit.models.stylegan2 import Generator
 
 CPU_TIME = False
@@ -108,6 +109,9 @@ def run_encoder(kind: str, args, rows: list[str]) -> None:
     ours = ours.to(dev, dtype)
     x = (torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(dev, dtype)
     fns = {"faceedit": lambda: ours(x)}
+    if dev == "cpu" and args.dtype == "float32":  # the runtime PSP.encode uses there (encoders_fast)
+        fast = fast_encoder(ours)
+        fns["faceedit fast"] = lambda: fast(x)
     path = args.official_psp if kind == "psp" else args.official_e4e
     if path:
         mod = _import_official(path, "models.encoders.psp_encoders")
@@ -119,8 +123,14 @@ def run_encoder(kind: str, args, rows: list[str]) -> None:
         theirs = theirs.eval().requires_grad_(False).to(dev, dtype)
         fns["official"] = lambda: theirs(x)
     res, diff = _bench_and_compare(fns, args.repeats, dev)
-    _report(f"{'pSp GradualStyleEncoder' if kind == 'psp' else 'e4e Encoder4Editing'} 256² → 18×512", res, diff,
-            rows)
+    title = f"{'pSp GradualStyleEncoder' if kind == 'psp' else 'e4e Encoder4Editing'} 256² → 18×512"
+    _report(f"{title}, modules", res, diff, rows)
+    if "faceedit fast" in res:
+        with torch.inference_mode():
+            a, b = fns["faceedit fast"](), fns.get("official", fns["faceedit"])()
+        fast_diff = f"{(a - b).abs().max().item():.2e} (rel {((a - b).abs().max() / b.abs().max()).item():.1e})"
+        _report(f"{title}, fast runtime (`PSP.encode` on CPU)", {**res, "faceedit": res["faceedit fast"]},
+                fast_diff, rows)
 
 
 def _report(title: str, res: dict[str, tuple[float, float]], diff: str, rows: list[str]) -> None:

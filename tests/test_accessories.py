@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedit.engines import lite
+from faceedit.editors import lite_ops as lite
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import INDEX, overlay, protected_mask
 from faceedit.landmarks import FACE_OVAL, NOSE, NOSE_MIDLINE, detect_faces, face_from_landmarks

@@ -54,7 +54,7 @@ def add_result_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("lite", "gan"), default=None,
                         help="force an engine (default: GAN when its weights are present, else lite)")
     parser.add_argument("--crop", action="store_true", help="write the aligned crop instead of the full photo")
-    parser.add_argument("-o", "--output", required=True, help="output image path (PNG recommended)")
+    parser.add_argument("-o", "--output", required=True, help="output image path (PNG recommended); a folder for a batch (folder or glob PHOTO, or --faces)")
 
 
 def write_result(result: EditResult, args: argparse.Namespace, done: str) -> int:

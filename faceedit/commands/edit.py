@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from faceedit.commands._batch import add_batch_arguments, run_batch_command, wants_batch
 from faceedit.commands._io import add_result_arguments, write_result
 
 #: Sliders with their own flag; any other direction name goes through ``--set NAME=VALUE``.
@@ -15,9 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("edit", help="move attribute sliders (smile, age, pose, ...) on a photo",
                               description="Edit a portrait's attributes; the result is pasted back into the "
                                           "full photo. Slider values are absolute (0 = unchanged).")
-    p.add_argument("photo", help="input photo (JPEG, PNG, ...)")
+    p.add_argument("photo", help="input photo (JPEG, PNG, ...), or a folder or glob pattern for a batch")
     add_slider_arguments(p)
     p.add_argument("--face", type=int, default=0, help="which face, largest first (default 0)")
+    add_batch_arguments(p)
     add_result_arguments(p)
     p.set_defaults(func=run)
 
@@ -52,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from faceedit.session import Session
 
     values = parse_values(args)
+    if wants_batch(args):
+        from faceedit.batch import edit_process
+
+        return run_batch_command(
+            args, lambda: edit_process(values, args.engine, args.crop, composer_of(args)), "edited")
     session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine, composer=composer_of(args))
     result = session.set_attributes(values) if values else session.current
     shown = ", ".join(f"{k}={v:g}" for k, v in values.items()) or "no sliders moved"

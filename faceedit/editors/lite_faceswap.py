@@ -2,7 +2,7 @@
 inside the target's parsed face region.
 
 1. **Warp.** Piecewise-affine over the 478-point meshes (Delaunay of the source's points plus fixed border
-   anchors; :func:`faceedit.engines.lite_geometry.mesh_map`): every target pixel takes the source pixel at the
+   anchors; :func:`faceedit.editors.lite_geometry.mesh_map`): every target pixel takes the source pixel at the
    same place in its mesh triangle, so the source's features land on the target's geometry and pose.
 2. **Region.** Target pixels labelled skin, brows, eyes, nose, mouth or lips (19-class map,
    :mod:`faceedit.labels`), and, when the source's labels are given, where the warped source is face too.
@@ -20,16 +20,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceedit.editors import lite_geometry as geo
+from faceedit.editors import lite_texture as tex
 from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import INDEX, check_label_map
-
-try:  # the lite helpers' home after the editors refactor, else their engines/ home before it
-    from faceedit.editors import lite_geometry as geo
-    from faceedit.editors import lite_texture as tex
-except ImportError:
-    from faceedit.engines import lite_geometry as geo
-    from faceedit.engines import lite_texture as tex
 
 #: Classes the lite swap replaces: the face itself, never hair, ears, glasses, hats or the neck. The inner mouth
 #: (teeth, tongue) stays the target's too: a closed source mouth stretched over an open one shows as streaks.
