@@ -48,6 +48,8 @@ class _Step:
     result: EditResult
     region: np.ndarray | None = None  # crop-space paste-back weight of this result
     conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # slider -> attributes it must keep
+    made_by: str = ""  # the operation that made ``base`` ("" for the photo itself)
+    before: _Step | None = None  # the step that operation started from
 
 
 @dataclass
@@ -92,7 +94,9 @@ def prepare_photo(image: Any, face_index: int = 0, size: int = 512,
     crop, alignment = align_face(img, face, size=size)
     landmarks = _crop_landmarks(face.landmarks, np.asarray(alignment.matrix, np.float64))
     labels = check_label_map((parse or landmark_parse)(crop))
-    return _Photo(img, alignment, FaceState(crop=crop, labels=labels, landmarks=landmarks), len(faces))
+    scale = float(np.sqrt(abs(np.linalg.det(np.asarray(alignment.matrix, np.float64)[:, :2]))))
+    face_state = FaceState(crop=crop, labels=labels, landmarks=landmarks, photo_scale=scale)
+    return _Photo(img, alignment, face_state, len(faces))
 
 
 class Session:
@@ -112,6 +116,7 @@ class Session:
         self._initial_crop = photo.face.crop
         self._history: list[_Step] = [_Step(photo.face, {}, initial)]
         self._index = 0
+        self._photos: dict[tuple[str, int, int, str], FaceState] = {}  # second photos (sources), aligned once
         self.seed: int | None = None  # set for generated faces (from_seed)
         self.truncation: float | None = None
         self.mix: tuple[str, int] | None = None
@@ -254,7 +259,7 @@ class Session:
             conds = step.conditions if conditions is None else \
                 {k: tuple(v) for k, v in conditions.items() if v}
             result, region = self._render(step.base, merged, chain, conditions=conds)
-            return self._push(_Step(step.base, merged, result, region, conds))
+            return self._push(_Step(step.base, merged, result, region, conds, step.made_by, step.before))
 
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
                         conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
@@ -310,21 +315,59 @@ class Session:
         """Any other operation by name (a new technique's ``face_swap``, ``stylise``, ...).
 
         The composer's editor for ``operation`` gets the current face and ``request`` (its ``edit(face,
-        **request)`` returns an :class:`EditorOutput`); a ``reference`` photo in the request is aligned and
-        parsed first, like a swap's.  The result becomes the new base face: history, paste-back and the
-        sliders on top work as for a mask edit.
+        **request)`` returns an :class:`EditorOutput`).  A second photo in the request (``reference=`` or
+        ``source=``: a path, bytes, PIL image or array; face ``reference_face=`` / ``source_face=``, largest
+        first) is aligned and parsed first, once per photo and face, and handed over as a ``FaceState``.
+        The result becomes the new base face: history, paste-back and the sliders on top work as for a mask
+        edit.  An editor with ``restarts = True`` (face swap) run on its own operation's result starts again
+        from the face before it, keeping the sliders.
         """
         kind = self.composer.engine_for(operation, engine)
         with self._lock:
             step = self._history[self._index]
-            if "reference" in request and not isinstance(request["reference"], FaceState):
-                size = step.base.crop.shape[0]
-                request["reference"] = prepare_photo(request["reference"], size=size,
-                                                     parse=lambda c: self.composer.parse(c, kind)).face
+            size = step.base.crop.shape[0]
+            for key in ("reference", "source"):
+                index = request.pop(f"{key}_face", 0)
+                if key in request and not isinstance(request[key], FaceState):
+                    request[key] = self._second_photo(request[key], index, size, kind, key)
             editor = self.composer.pick(operation, kind, **request)
-            out = editor.edit(step.base, **request)
+            start = step
+            if getattr(editor, "restarts", False) and step.made_by == operation and step.before is not None:
+                start = _Step(step.before.base, dict(step.values), step.result, step.region, dict(step.conditions),
+                              step.before.made_by, step.before.before)
+            out = editor.edit(start.base, **request)
             out.engine, out.device = out.engine or editor.engine, out.device or editor.device
-            return self._structural(step, out)
+            return self._structural(start, out, made_by=operation)
+
+    def _second_photo(self, photo: Any, face_index: Any, size: int, kind: str, role: str) -> FaceState:
+        """A second photo's face ``face_index`` aligned at ``size`` and parsed (cached per photo and face)."""
+        import hashlib
+
+        from faceedit.errors import FaceIndexError
+        from faceedit.imaging import load_image
+
+        if isinstance(photo, Session):
+            return prepare_photo(photo).face
+        try:
+            index = int(face_index or 0)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"The {role} face number must be a whole number; got {face_index!r}.") from None
+        img = load_image(Path(photo) if isinstance(photo, str) else photo)
+        key = (hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape), index, size, kind)
+        if key not in self._photos:
+            try:
+                found = prepare_photo(img, face_index=index, size=size, parse=lambda c: self.composer.parse(c, kind))
+            except NoFaceFoundError:
+                raise NoFaceFoundError(
+                    f"No face was found in the {role} photo. Use a {role} photo where a face is clearly visible, "
+                    "roughly frontal and not too small."
+                ) from None
+            except FaceIndexError as err:
+                raise FaceIndexError(str(err).replace("the photo", f"the {role} photo")) from None
+            while len(self._photos) >= 4:  # a few recent ones: a strength slider reuses the same source
+                self._photos.pop(next(iter(self._photos)))
+            self._photos[key] = found.face
+        return self._photos[key]
 
     def history_start(self) -> EditResult:
         """The first result of the session (the unedited photo or generated face)."""
@@ -351,7 +394,7 @@ class Session:
         return self._index < len(self._history) - 1
 
     # ------------------------------------------------------------------ internals
-    def _structural(self, step: _Step, out: EditorOutput) -> EditResult:
+    def _structural(self, step: _Step, out: EditorOutput, made_by: str = "") -> EditResult:
         """A mask edit or swap made a new base face; re-apply the sliders on top of it."""
         labels = out.labels if out.labels is not None else step.base.labels
         landmarks = step.base.landmarks
@@ -360,14 +403,15 @@ class Session:
             if found is not None:
                 landmarks = found
         base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
-                         cache=dict(out.cache or {}))
+                         cache=dict(out.cache or {}), photo_scale=step.base.photo_scale)
         chain = self._chain()
         chain.prepare(base)
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, chain, note=out.message, conditions=step.conditions)
         else:
             result, region = self._paste(out, out.message)
-        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
+        result.scores = dict(out.scores or {})
+        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions), made_by, step))
 
     def _render(self, base: FaceState, values: dict[str, float], chain: AttributeChain, note: str = "",
                 conditions: dict[str, tuple[str, ...]] | None = None) -> tuple[EditResult, np.ndarray | None]:

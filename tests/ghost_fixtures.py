@@ -61,3 +61,25 @@ def summary(t: torch.Tensor) -> torch.Tensor:
     """Mean, standard deviation and mean absolute value of a whole tensor (float64), ``[3]``."""
     t = t.double()
     return torch.stack((t.mean(), t.std(), t.abs().mean()))
+
+
+def tiny_generator_state(num_blocks: int = 2, channel_div: int = 16, seed: int = 1905) -> dict[str, torch.Tensor]:
+    """Seeded AEI-Net state dict with GHOST's key names at 1/``channel_div`` width (c_id stays 512, so GHOST's
+    ArcFace layout feeds it): what the app-level tests run instead of the 700 MB generator."""
+    from faceedit.models.aei_net import AEINet
+
+    torch.manual_seed(seed)
+    return AEINet(num_blocks=num_blocks, channel_div=channel_div).state_dict()
+
+
+def tiny_nets(num_blocks: int = 2):
+    """:class:`~faceedit.editors.faceshifter.FaceShifterNets` of the tiny generator (loaded strictly into its
+    width) and the full-size seeded ArcFace layout."""
+    from faceedit.editors.faceshifter import FaceShifterNets
+    from faceedit.models import load_strict
+    from faceedit.models.aei_net import AEINet
+    from faceedit.models.arcface import load_arcface
+
+    generator = AEINet(num_blocks=num_blocks, channel_div=16)
+    load_strict(generator, tiny_generator_state(num_blocks), "tiny AEI-Net")
+    return FaceShifterNets(generator.eval().requires_grad_(False), load_arcface(arcface_state()))

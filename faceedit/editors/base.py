@@ -48,6 +48,7 @@ class EditResult:
     engine: str  # "lite" | "gan" | "gan+lite"
     device: str  # "cpu" | "cuda (...)"
     message: str = ""  # honest notes ("approximate", "cannot synthesize glasses: needs the GAN engine", ...)
+    scores: dict[str, float] = field(default_factory=dict)  # measurements, e.g. {"identity_similarity": 0.61}
 
 
 @dataclass
@@ -62,6 +63,7 @@ class FaceState:
     labels: np.ndarray  # (S, S) uint8 canonical 19-class labels
     landmarks: np.ndarray  # (478, 3) float32 mesh landmarks in crop pixels (z in the same scale)
     cache: dict[str, Any] = field(default_factory=dict)
+    photo_scale: float | None = None  # crop pixels per pixel of its photo (None: a generated face)
 
     def __post_init__(self) -> None:
         s = self.crop.shape
@@ -81,6 +83,7 @@ class EditorOutput:
     cache: dict[str, Any] | None = None  # editor data already known for the edited face (e.g. its W+)
     engine: str | None = None  # the label the result carries ("lite", "gan", "gan+lite"); set by the composer
     device: str | None = None  # where it was computed, in words; set by the composer
+    scores: dict[str, float] | None = None  # measurements of the result (e.g. identity similarity)
 
 
 def present(pattern: str) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from faceedit.editors.base import ENGINES, OPERATIONS, Editor, EditorOutput, FaceState
+from faceedit.editors.face_swap import FaceShifterSwap, LiteFaceSwap
 from faceedit.editors.gan_runtime import GanRuntime
 from faceedit.editors.interfacegan import InterfaceGanSliders
 from faceedit.editors.l2m import L2MSliders
@@ -45,9 +46,11 @@ EDITORS: list[type[Editor]] = [
     MaskGuidedSwap,
     ReencodeSwap,
     RandomFaces,
+    FaceShifterSwap,
     LiteSliders,
     LiteMaskEdit,
     LiteSwap,
+    LiteFaceSwap,
 ]
 #: The face parser used with the GAN engine when its weights are present (else the landmark parser).
 PARSER_WEIGHTS = "bisenet.celebamask_hq"
