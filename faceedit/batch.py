@@ -242,6 +242,25 @@ def swap_process(reference: Any, components: list[str], engine: str | None = Non
     return process
 
 
+def faceswap_process(source: Any, source_face: int = 0, strength: float = 1.0, engine: str | None = None,
+                     crop: bool = False, composer: Composer | None = None) -> Process:
+    """The identity of face ``source_face`` of ``source`` (aligned once, its identity computed once) on one face
+    of each photo (``Session.from_photo`` + ``run("face_swap")``)."""
+    from faceedit.editors.composer import Composer
+    from faceedit.session import Session, prepare_second_photo
+
+    composer = composer if composer is not None else Composer.from_registry()
+    kind = composer.engine_for("face_swap", engine)
+    face = prepare_second_photo(source, source_face, 512, lambda c: composer.parse(c, kind), "source")
+
+    def process(image: np.ndarray, index: int) -> tuple[np.ndarray, int]:
+        session = Session.from_photo(image, face_index=index, engine=engine, composer=composer)
+        result = session.run("face_swap", engine=engine, source=face, strength=strength)
+        return (result.crop if crop else result.image), session.num_faces
+
+    return process
+
+
 # ----------------------------------------------------------------------- zip in, zip out (the page's tab)
 def _read_uploads(files: Iterable[str | Path | tuple[str, bytes]]) -> list[Item]:
     """Uploaded files as items: each zip's image members (folders flattened), every other file as itself."""

@@ -99,6 +99,28 @@ def prepare_photo(image: Any, face_index: int = 0, size: int = 512,
     return _Photo(img, alignment, face_state, len(faces))
 
 
+def _face_number(value: Any, role: str) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"The {role} face number must be a whole number; got {value!r}.") from None
+
+
+def prepare_second_photo(image: Any, face_index: Any = 0, size: int = 512,
+                         parse: Callable[[np.ndarray], np.ndarray] | None = None, role: str = "reference") -> FaceState:
+    """Face ``face_index`` of a second photo (a swap's reference, a face swap's source), aligned and parsed;
+    its errors name the photo's ``role`` ("No face was found in the source photo")."""
+    from faceedit.errors import FaceIndexError
+
+    try:
+        return prepare_photo(image, face_index=_face_number(face_index, role), size=size, parse=parse).face
+    except NoFaceFoundError:
+        raise NoFaceFoundError(f"No face was found in the {role} photo. Use a {role} photo where a face is clearly "
+                               "visible, roughly frontal and not too small.") from None
+    except FaceIndexError as err:
+        raise FaceIndexError(str(err).replace("the photo", f"the {role} photo")) from None
+
+
 class Session:
     """An editing session on one face of one photo (see the module docstring)."""
 
@@ -343,30 +365,17 @@ class Session:
         """A second photo's face ``face_index`` aligned at ``size`` and parsed (cached per photo and face)."""
         import hashlib
 
-        from faceedit.errors import FaceIndexError
         from faceedit.imaging import load_image
 
         if isinstance(photo, Session):
             return prepare_photo(photo).face
-        try:
-            index = int(face_index or 0)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"The {role} face number must be a whole number; got {face_index!r}.") from None
         img = load_image(Path(photo) if isinstance(photo, str) else photo)
-        key = (hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape), index, size, kind)
+        key = (hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape), _face_number(face_index, role), size, kind)
         if key not in self._photos:
-            try:
-                found = prepare_photo(img, face_index=index, size=size, parse=lambda c: self.composer.parse(c, kind))
-            except NoFaceFoundError:
-                raise NoFaceFoundError(
-                    f"No face was found in the {role} photo. Use a {role} photo where a face is clearly visible, "
-                    "roughly frontal and not too small."
-                ) from None
-            except FaceIndexError as err:
-                raise FaceIndexError(str(err).replace("the photo", f"the {role} photo")) from None
+            found = prepare_second_photo(img, key[1], size, lambda c: self.composer.parse(c, kind), role)
             while len(self._photos) >= 4:  # a few recent ones: a strength slider reuses the same source
                 self._photos.pop(next(iter(self._photos)))
-            self._photos[key] = found.face
+            self._photos[key] = found
         return self._photos[key]
 
     def history_start(self) -> EditResult:
