@@ -41,6 +41,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
+from faceedit.ui_faceswap import build_faceswap_tab
 
 log = logging.getLogger(__name__)
 
@@ -657,6 +658,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
+            faceswap = build_faceswap_tab(engine, composer)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -678,5 +680,6 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         make_strips.click(h["entanglement"], [state, sweep, keep], [strips], api_name="entanglement", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
+        faceswap.wire(state, photo, info, edited, h["parse"], parse_outputs, gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo

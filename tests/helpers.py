@@ -38,7 +38,7 @@ def run_in_threads(work: Callable[[int], None], n: int) -> None:
 
 
 def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None, mask_guided=None, l2m=None,
-                 parser=None, forced: str | None = None, lite: bool = True):
+                 faceshifter=None, parser=None, forced: str | None = None, lite: bool = True):
     """A composer with the GAN editors the given (small, synthetic) networks allow, plus the lite ones.
 
     What ``Composer.from_registry`` builds from published weights, from models already in memory.
@@ -70,6 +70,10 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
         editors.append(ReencodeSwap(style))
     if style is not None:
         editors.append(RandomFaces(style))
+    if faceshifter is not None:  # FaceShifterNets
+        from faceedit.editors.face_swap import FaceShifterSwap
+
+        editors.append(FaceShifterSwap(faceshifter, runtime=runtime))
     return Composer(editors + (lite_editors() if lite else []), parser=parser, forced=forced)
 
 # --- parity tolerances from the float32-vs-float64 error (tests/measure_parity_error.py) ---------------

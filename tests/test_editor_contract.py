@@ -23,6 +23,7 @@ from faceedit.editors.composer import EDITORS, AttributeChain
 from faceedit.editors.lite_texture import dilate
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.labels import COMPONENTS, INDEX
+from tests import ghost_fixtures as GF
 
 SIZE = 256
 
@@ -50,7 +51,8 @@ def composer(l2m_nets):  # noqa: F811 - the fixture imported above
         load_network(net, seeded_state_dict(_entries(net), 7000 + i), label)
     return gan_composer(generator=gen, encoder=SmallEncoder(3, gen.n_latent).eval().requires_grad_(False),
                         seg2face=SmallEncoder(19, gen.n_latent).eval().requires_grad_(False),
-                        directions=directions, mask_guided=model.eval().requires_grad_(False), l2m=l2m_nets[0])
+                        directions=directions, mask_guided=model.eval().requires_grad_(False), l2m=l2m_nets[0],
+                        faceshifter=GF.tiny_nets())
 
 
 def _fresh(face: FaceState) -> FaceState:
@@ -131,6 +133,17 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
             editor.sample(42, 1.5)
         with pytest.raises(FaceEditError, match="seed"):
             editor.sample(-1)
+
+    elif editor.operation == "face_swap":
+        from faceedit.editors.faceswap_input import SamePhotoError
+
+        out = editor.edit(_fresh(face), source=reference, strength=1.0)
+        _confined(out.crop, face, out.region, skin_or_face)
+        assert out.region is not None and out.region[face.labels == INDEX["background"]].max() < 0.5
+        with pytest.raises(InvalidArgumentError, match="strength"):
+            editor.edit(_fresh(face), source=reference, strength=1.5)
+        with pytest.raises(SamePhotoError, match="same face of the same photo"):
+            editor.edit(_fresh(face), source=_fresh(face))
 
     else:  # a new operation must bring its own contract here
         pytest.fail(f"no contract for operation {editor.operation!r}")
