@@ -139,7 +139,6 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
 
         out = editor.edit(_fresh(face), source=reference, strength=1.0)
         _confined(out.crop, face, out.region, skin_or_face)
-        assert out.region is not None and out.region[face.labels == INDEX["background"]].max() < 0.5
         with pytest.raises(InvalidArgumentError, match="strength"):
             editor.edit(_fresh(face), source=reference, strength=1.5)
         with pytest.raises(SamePhotoError, match="same face of the same photo"):

@@ -13,7 +13,8 @@ Two editors, one per engine:
 Both take ``edit(face, source=FaceState, strength=1.0)``; :meth:`faceedit.session.Session.run` turns a source
 photo (path, bytes, array) and ``source_face`` into that aligned ``FaceState`` first.  A face swap on the result
 of a face swap starts again from the face before it (``restarts = True``), so a strength change or another
-source replaces the last swap instead of swapping onto it.
+source replaces the last swap instead of swapping onto it.  The crop already carries the blend (the method's
+soft face mask times the strength), so the editors return no region: the session pastes where the crop changed.
 """
 
 from __future__ import annotations
@@ -128,8 +129,7 @@ class FaceShifterSwap(_FaceSwap):
             cache.clear()  # one source per target face is kept: a new source replaces the old result
             cache[key] = generated
         out = blend_swap(face.crop, generated, strength)
-        return EditorOutput(crop=out.crop, region=out.region, message=out.message,
-                            scores={"identity_similarity": out.similarity})
+        return EditorOutput(crop=out.crop, message=out.message, scores={"identity_similarity": out.similarity})
 
 
 class LiteFaceSwap(_FaceSwap):
@@ -157,7 +157,7 @@ class LiteFaceSwap(_FaceSwap):
             sim = self.similarity(out.crop, face.landmarks, source)
             scores["identity_similarity"] = sim
             message += f"; identity similarity to the source {sim:.2f} (ArcFace cosine)"
-        return EditorOutput(crop=out.crop, region=out.region, message=message, scores=scores)
+        return EditorOutput(crop=out.crop, message=message, scores=scores)
 
     def similarity(self, crop: np.ndarray, landmarks: np.ndarray, source: FaceState) -> float:
         """ArcFace cosine of a swapped crop (in GHOST's 224 frame) to the source's identity."""
