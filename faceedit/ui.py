@@ -41,7 +41,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
-from faceedit.ui_faceswap import build_faceswap_tab
+from faceedit.ui_faceswap import PageKit, build_faceswap_tab
 
 log = logging.getLogger(__name__)
 
@@ -658,7 +658,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
-            faceswap = build_faceswap_tab(engine, composer)
+            faceswap = build_faceswap_tab(engine, composer, faceswap_kit())
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -683,3 +683,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         faceswap.wire(state, photo, info, edited, h["parse"], parse_outputs, gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def faceswap_kit() -> PageKit:
+    """What the Face swap tab (:mod:`faceedit.ui_faceswap`) borrows from this page."""
+    return PageKit(photo_input, _require, _result_outputs, _user_errors, _gpu, ASSETS)

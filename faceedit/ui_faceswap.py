@@ -6,11 +6,15 @@ shared views (before/after, close-up, download, badge), so undo/redo work as for
 
 The page calls :func:`build_faceswap_tab` inside its tabs (components) and, once its shared outputs exist,
 :meth:`FaceSwapTab.wire` (events).  Endpoint: ``/face_swap`` (state, source file, source face number, strength).
+What the tab shares with the page (its error handling, its result views) comes in a :class:`PageKit` that
+:mod:`faceedit.ui` hands over, so this module never imports the page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -24,6 +28,18 @@ GAN_NOTE = ("**FaceShifter** (AEI-Net on GHOST's 2-block weights, ArcFace identi
 LITE_NOTE = ("**Lite face swap**: the source face warped onto your face's mesh, colour matched and blended inside "
              "the face; hair, ears and background stay yours. For FaceShifter, fetch its weights: "
              "`python -m faceedit weights fetch --preset faceswap`.")
+
+
+@dataclass(frozen=True)
+class PageKit:
+    """The page's shared pieces the tab uses (see :mod:`faceedit.ui`): handed over, never imported."""
+
+    photo_input: Callable[..., Any]  # an upload that hands the file path to the backend unopened
+    require: Callable[[Any], Any]  # the user's state, or an error asking for a portrait first
+    result_outputs: Callable[..., tuple[Any, ...]]  # (state, before/after, download, badge, canvas, close-up)
+    user_errors: Callable[[Callable], Callable]  # backend errors shown as messages
+    gpu: Callable[[Callable], Callable]  # ZeroGPU wrapper on Spaces, else the function itself
+    assets: Path  # the example photos
 
 
 def face_choices(count: int) -> list[tuple[str, int]]:
@@ -45,23 +61,22 @@ def swap_details(result: Any) -> dict[str, Any]:
             "identity_similarity": result.scores.get("identity_similarity"), "message": result.message}
 
 
-def make_faceswap_handlers(engine: str | None, composer: Composer) -> dict[str, Any]:
-    """The tab's handlers, closed over the page's engine choice and composer (see :func:`faceedit.ui.make_handlers`)."""
-    from faceedit.ui import _gpu, _require, _result_outputs, _user_errors
+def make_faceswap_handlers(engine: str | None, composer: Composer, kit: PageKit) -> dict[str, Any]:
+    """The tab's handlers, closed over the page's engine choice and composer (like :func:`faceedit.ui.make_handlers`)."""
 
-    @_gpu
-    @_user_errors
+    @kit.gpu
+    @kit.user_errors
     def face_swap(state: Any, source: str | None, source_face: Any = 0, strength: Any = 1.0,
                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
-        state = _require(state)
+        state = kit.require(state)
         if source is None:
             raise InvalidArgumentError("Upload a source portrait: the face whose identity goes onto yours.")
         progress(0.2, desc="Swapping the face…")
         result = state.session.run("face_swap", engine=engine, source=source, source_face=source_face or 0,
                                    strength=1.0 if strength is None else strength)
-        return (*_result_outputs(state, result, "faceswap"), swap_details(result))
+        return (*kit.result_outputs(state, result, "faceswap"), swap_details(result))
 
-    @_user_errors
+    @kit.user_errors
     def source_faces(source: str | None) -> Any:
         if source is None:
             return gr.update(choices=[], value=None, visible=False)
@@ -104,10 +119,8 @@ class FaceSwapTab:
         self.target_face.input(parse, [photo, self.target_face, state], parse_outputs, api_name=False, **gpu)
 
 
-def build_faceswap_tab(engine: str | None, composer: Composer) -> FaceSwapTab:
+def build_faceswap_tab(engine: str | None, composer: Composer, kit: PageKit) -> FaceSwapTab:
     """The **Face swap** tab's components (call inside the page's ``gr.Tabs``); wire it with :meth:`FaceSwapTab.wire`."""
-    from faceedit.ui import ASSETS, photo_input
-
     gan = engine != "lite" and composer.can("face_swap", "gan")
     with gr.Tab("Face swap", id="faceswap"):
         gr.Markdown("Put the face of a **source** portrait on the face you are editing: its pose, expression, "
@@ -115,9 +128,9 @@ def build_faceswap_tab(engine: str | None, composer: Composer) -> FaceSwapTab:
                     elem_id="fe-fs-note")
         with gr.Row(equal_height=False):
             with gr.Column():
-                source = photo_input(label="Source portrait (whose face is used)", sources=["upload", "clipboard"],
+                source = kit.photo_input(label="Source portrait (whose face is used)", sources=["upload", "clipboard"],
                                      height=300, elem_id="fe-fs-source")
-                gr.Examples(examples=[[str(ASSETS / "grace_hopper.jpg")], [str(ASSETS / "astronaut.png")]],
+                gr.Examples(examples=[[str(kit.assets / "grace_hopper.jpg")], [str(kit.assets / "astronaut.png")]],
                             inputs=[source], label="Source examples")
             with gr.Column():
                 source_face = gr.Dropdown(label="Several faces in the source: use this one", choices=[],
@@ -131,5 +144,5 @@ def build_faceswap_tab(engine: str | None, composer: Composer) -> FaceSwapTab:
                 run = gr.Button("Swap face", variant="primary", elem_id="fe-fs-run")
                 details = gr.JSON(label="Engine and identity similarity (ArcFace cosine, when installed)",
                                   elem_id="fe-fs-details")
-    return FaceSwapTab(make_faceswap_handlers(engine, composer), source, source_face, target_face, strength, run,
+    return FaceSwapTab(make_faceswap_handlers(engine, composer, kit), source, source_face, target_face, strength, run,
                        details)

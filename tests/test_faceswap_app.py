@@ -258,11 +258,11 @@ def test_tab_handlers_with_the_gan_editor_and_a_turned_source(gan, bad_photos, o
     """The tab's handlers on a page whose composer has FaceShifter: pickers, swap, details, profile refusal."""
     import gradio as gr
 
-    from faceedit.ui import make_handlers
+    from faceedit.ui import faceswap_kit, make_handlers
     from faceedit.ui_faceswap import make_faceswap_handlers
 
     page = make_handlers(None, gan)
-    h = make_faceswap_handlers(None, gan)
+    h = make_faceswap_handlers(None, gan, faceswap_kit())
     opened = page["parse"](str(TWO_FACES), 1, None)
     state, info = opened[0], opened[6]
     assert h["target_faces"](info)["choices"] == [("Face 1 (largest)", 0), ("Face 2", 1)]
@@ -274,7 +274,7 @@ def test_tab_handlers_with_the_gan_editor_and_a_turned_source(gan, bad_photos, o
     strict = Composer([LiteFaceSwap(max_yaw=1.0), *lite_editors()])  # limit lowered: the photos are frontal
     hopper = make_handlers(None, strict)["parse"](str(HOPPER), 0, None)[0]
     with pytest.raises(gr.Error, match="turned 2° to the side"):
-        make_faceswap_handlers(None, strict)["face_swap"](hopper, str(TWO_FACES), 0, 1.0)
+        make_faceswap_handlers(None, strict, faceswap_kit())["face_swap"](hopper, str(TWO_FACES), 0, 1.0)
     with pytest.raises(gr.Error, match="No face was found in the source photo"):
         h["source_faces"](bad_photos["no_face"])
 
