@@ -58,7 +58,7 @@ def measure(composer: Composer, repeats: int) -> dict[str, list[float]]:
         stamps.append(time.perf_counter())
         s.run("face_swap", source=SOURCE, strength=0.5)
         stamps.append(time.perf_counter())
-        for k, t0, t1 in zip(times, stamps, stamps[1:], strict=True):
+        for k, t0, t1 in zip(times, stamps[:-1], stamps[1:], strict=True):
             times[k].append(t1 - t0)
     return {k: v[1:] for k, v in times.items()}
 

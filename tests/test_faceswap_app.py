@@ -164,7 +164,7 @@ def test_cli_batch_over_a_folder(tmp_path, capsys, one_thread):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("target_no_face", "No face was found in this photo"),
+    ("target_no_face", "No face was found in the target photo"),
     ("source_no_face", "No face was found in the source photo"),
     ("same", "same face of the same photo"),
     ("small", "only 4[0-9] px wide"),

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Open the target, swap in the source face, write the result; say which engine made it and the similarity."""
     from faceedit.commands._io import composer_of
+    from faceedit.errors import NoFaceFoundError
     from faceedit.session import Session
 
     if wants_batch(args):
@@ -38,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
         return run_batch_command(args, lambda: faceswap_process(
             args.source, args.source_face, args.strength, args.engine, args.crop, composer_of(args)), "faceswap")
-    session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine, composer=composer_of(args))
+    try:
+        session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine, composer=composer_of(args))
+    except NoFaceFoundError:
+        raise NoFaceFoundError("No face was found in the target photo. Use a target photo where a face is clearly "
+                               "visible, roughly frontal and not too small.") from None
     result = session.run("face_swap", engine=args.engine, source=args.source, source_face=args.source_face,
                          strength=args.strength)
     status = write_result(result, args, f"face {args.source_face} of {args.source} on face {args.face}, "
