@@ -235,8 +235,12 @@ def synthesise(composer: Any, labels: np.ndarray, n: int = 8, seed: int = 0, mod
     return [Variation(first + k, img, lab) for k, img in enumerate(images)]
 
 
-def session_from_image(image: np.ndarray, labels: np.ndarray, composer: Any) -> Any:
-    """A session on a drawn face (no photo behind it): the picture is the result, like a random face's."""
+def session_from_image(image: np.ndarray, labels: np.ndarray, composer: Any, editor: Any = None,
+                       note: str = "") -> Any:
+    """A session on a drawn face (no photo behind it): the picture is the result, like a random face's.
+
+    ``editor`` (the one that drew it) and ``note`` label the first result.
+    """
     from faceedit.editors.base import PHOTO_OPERATIONS
     from faceedit.errors import FaceEditError
     from faceedit.session import Session, _detect_crop_landmarks, _Photo
@@ -248,7 +252,11 @@ def session_from_image(image: np.ndarray, labels: np.ndarray, composer: Any) -> 
     face = FaceState(crop=image.copy(), labels=check_label_map(labels).copy(),
                      landmarks=landmarks if landmarks is not None else np.zeros((478, 3), np.float32))
     engines = {op: "gan" if composer.can(op, "gan") else "lite" for op in PHOTO_OPERATIONS}
-    return Session(_Photo(image.copy(), None, face, 1), engines, composer)
+    session = Session(_Photo(image.copy(), None, face, 1), engines, composer)
+    if editor is not None:
+        first = session.current
+        first.engine, first.device, first.message = editor.engine, editor.device, note
+    return session
 
 
 def take(session: Any, labels: np.ndarray, seed: int, model: str | None = None, background: str = "photo") -> Any:

@@ -106,10 +106,11 @@ def check_face_map(labels: Any, size: int | None = None) -> np.ndarray:
 
 
 def face_region(labels: np.ndarray, size: int) -> np.ndarray:
-    """Where a variation replaces the photo: every non-background class, feathered by :data:`SEAM`."""
+    """Where a variation replaces the photo: every non-background class, feathered by :data:`SEAM` (0 from 2 x SEAM)."""
     fg = labels != INDEX["background"]
     margin = max(1, round(SEAM * size / 512))
-    return np.maximum(tex.feather(tex.dilate(fg, margin), margin / 2), fg.astype(np.float32))
+    soft = tex.feather(tex.dilate(fg, margin), margin / 2) * tex.dilate(fg, 2 * margin)  # exactly 0 beyond 2 margins
+    return np.maximum(soft, fg.astype(np.float32))
 
 
 class _Synthesiser(Editor):
