@@ -369,3 +369,21 @@ def test_the_page_without_weights_names_the_preset() -> None:
     assert texts and "--preset mask" in texts[0] and "mask painting" in texts[0]
     go = [b for b in demo.config["components"] if b.get("props", {}).get("elem_id") == "fe-synth-go"]
     assert go[0]["props"]["interactive"] is False
+
+
+def test_full_width_official_layout_draws_distinct_repeatable_faces(data_dir, one_thread) -> None:
+    """Gu et al.'s inference networks at full width, every file of the official layout loaded strictly."""
+    from mask_guided_fixtures import seeded_weights
+
+    from faceedit.editors.gan_runtime import GanRuntime
+    from faceedit.models.mask_guided import INFERENCE_LABELS, MaskGuidedEditor, load_network
+
+    model = MaskGuidedEditor(with_image_decoders=False, with_parser=False)
+    for label in INFERENCE_LABELS:
+        load_network(model.network(label), seeded_weights(data_dir, label), label)
+    ed = GuRandomEmbedding(model.eval().requires_grad_(False), GanRuntime(device="cpu"))
+    labels = face_map()
+    faces = ed.variations(labels, 21, 2, "generated")
+    inside = np.abs(faces[0].astype(int) - faces[1]).max(-1)[np.isin(labels, FACE_CLASSES)]
+    assert (inside > 0).mean() > 0.5
+    assert np.array_equal(faces[1], ed.variations(labels, 22, 1, "generated")[0])
