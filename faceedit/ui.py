@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -603,7 +604,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     with gr.Column(scale=1, min_width=220):
                         gr.HTML(legend_html(), label="Legend")
                         apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
-                synth = build_synth_section(composer)
+                synth = build_synth_section(composer, sys.modules[__name__])
             with gr.Tab("Swap components", id="swap"):
                 with gr.Row(equal_height=False):
                     reference = photo_input(label="Reference portrait",

@@ -1,7 +1,8 @@
 """The paint tab's "new faces for this map" section: templates, N variations in a gallery, pick one.
 
-The page calls :func:`build_synth_section` inside the paint tab and, once every component exists,
-:meth:`SynthSection.wire`.  Model work happens in :mod:`faceedit.synth` and the ``synthesise`` editors; this
+The page calls :func:`build_synth_section` inside the paint tab, handing it the page module itself (its
+helpers: ``UserState``, ``_user_errors``, ``_result_outputs``, ...; this module never imports the page, so
+there is no import cycle) and, once every component exists, :meth:`SynthSection.wire`.  Model work happens in :mod:`faceedit.synth` and the ``synthesise`` editors; this
 module only moves values between components and those functions.  Endpoints: ``/synthesise`` (draw the
 gallery), ``/take_synthesised`` (make gallery item ``k`` the current result) and ``/synth_template`` (put a
 starting map on the canvas).
@@ -41,15 +42,13 @@ def _base(state: Any, start: Any) -> np.ndarray | None:
     return session.labels if session is not None else None
 
 
-def canvas_labels(value: dict[str, Any] | None, base: np.ndarray) -> np.ndarray:
-    """The map on the canvas: ``base`` with any paint on top (unpainted = ``base``)."""
-    from faceedit.ui import PAINT_ALPHA_THRESHOLD, painted_labels
-
+def canvas_labels(page: Any, value: dict[str, Any] | None, base: np.ndarray) -> np.ndarray:
+    """The map on the canvas: ``base`` with any paint on top (unpainted = ``base``); ``page``: the page module."""
     layers = [np.asarray(x) for x in (value or {}).get("layers") or [] if x is not None]
-    if not any(x.ndim == 3 and x.shape[2] == 4 and (x[..., 3] >= PAINT_ALPHA_THRESHOLD).any() for x in layers):
+    if not any(x.ndim == 3 and x.shape[2] == 4 and (x[..., 3] >= page.PAINT_ALPHA_THRESHOLD).any() for x in layers):
         return base
     try:
-        return painted_labels(value, base)
+        return page.painted_labels(value, base)
     except InvalidArgumentError:  # paint that changes no class
         return base
 
@@ -84,8 +83,11 @@ class SynthSection:
         self.gallery.select(h["select"], [state, self.drawn], edited, api_name=False, **gpu)
 
 
-def build_synth_section(composer: Any) -> SynthSection:
-    """The components (inside the paint tab's block) and handlers; call :meth:`SynthSection.wire` afterwards."""
+def build_synth_section(composer: Any, page: Any) -> SynthSection:
+    """The components (inside the paint tab's block) and handlers; call :meth:`SynthSection.wire` afterwards.
+
+    ``page``: the page module :mod:`faceedit.ui` (its per-user state and error/result helpers).
+    """
     editors = composer.editors_for("synthesise", "gan")
     sec = SynthSection(composer, bool(editors))
     with gr.Accordion("New faces for this map", open=False, elem_id="fe-synth"):
@@ -114,21 +116,14 @@ def build_synth_section(composer: Any) -> SynthSection:
         sec.pick_index = gr.Number(value=0, precision=0, visible=False)
         sec.take = gr.Button(visible=False)
         sec.template, sec.drawn = gr.State(None), gr.State(None)
-    sec.handlers = _handlers(composer)
+    sec.handlers = _handlers(composer, page)
     return sec
 
 
-def _handlers(composer: Any) -> dict[str, Callable]:
+def _handlers(composer: Any, page: Any) -> dict[str, Callable]:
     from faceedit import synth
-    from faceedit.ui import (
-        UserState,
-        _gpu,
-        _require,
-        _result_outputs,
-        _user_errors,
-        free_state,
-        label_overlay,
-    )
+
+    _gpu, _user_errors = page._gpu, page._user_errors
 
     @_user_errors
     def template(state: Any, name: str | None) -> tuple[Any, Any]:
@@ -142,7 +137,7 @@ def _handlers(composer: Any) -> dict[str, Callable]:
             if name not in found:
                 raise InvalidArgumentError(f"Unknown starting map {name!r}; choose from: {', '.join(found)}.")
             labels = found[name]
-        picture = label_overlay(session.crop, labels) if session is not None else L.labels_to_color(labels)
+        picture = page.label_overlay(session.crop, labels) if session is not None else L.labels_to_color(labels)
         return ({"background": picture, "layers": [], "composite": None},
                 {"labels": labels, "session": id(session)})
 
@@ -155,7 +150,7 @@ def _handlers(composer: Any) -> dict[str, Callable]:
             raise InvalidArgumentError("Upload a portrait, or put a template map on the canvas first.")
         if seed is None:
             raise InvalidArgumentError("Enter a seed (a whole number).")
-        labels = canvas_labels(canvas, base)
+        labels = canvas_labels(page, canvas, base)
         session = getattr(state, "session", None)
         mode = background if session is not None else "generated"
         photo = session.crop if session is not None and mode == "photo" else None
@@ -175,17 +170,17 @@ def _handlers(composer: Any) -> dict[str, Callable]:
             raise InvalidArgumentError(f"Pick a face 0..{len(drawn['seeds']) - 1}; got {k}.")
         seed, session = drawn["seeds"][k], getattr(state, "session", None)
         if session is not None and drawn["session"] == id(session):
-            st = _require(state)
+            st = page._require(state)
             result = synth.take(session, drawn["labels"], seed, drawn["model"], drawn["background"])
-            return _result_outputs(st, result, "synthesised")
+            return page._result_outputs(st, result, "synthesised")
         face = synth.synthesise(composer, drawn["labels"], 1, seed, drawn["model"], "generated")[0]
         ed = synth.synthesiser(composer, drawn["model"])
         session = synth.session_from_image(face.image, face.labels, composer, ed, f"new face by {ed.name}, seed {seed}")
-        st = UserState(session=session, photo="")
+        st = page.UserState(session=session, photo="")
         st.before = st.save_png(st.session.original, "original")
         st.before_crop = st.save_png(st.session.crop, "original-face")
-        free_state(state)
-        return _result_outputs(st, st.session.current, "synthesised")
+        page.free_state(state)
+        return page._result_outputs(st, st.session.current, "synthesised")
 
     def select(state: Any, drawn: Any, evt: gr.SelectData) -> tuple[Any, ...]:
         return take(state, drawn, evt.index)
