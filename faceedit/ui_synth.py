@@ -97,7 +97,7 @@ def build_synth_section(composer: Any, page: Any) -> SynthSection:
                     "a template), then click one to make it the current result. The same seed gives the same "
                     "face on any machine; face k uses seed + k.")
         with gr.Row(equal_height=True):
-            sec.start = gr.Dropdown([PHOTO_MAP, *TEMPLATE_NAMES], value="blank canvas", label="Start from",
+            sec.start = gr.Dropdown([PHOTO_MAP, *TEMPLATE_NAMES], value=PHOTO_MAP, label="Start from",
                                     elem_id="fe-synth-start")
             sec.put = gr.Button("Put this map on the canvas", elem_id="fe-synth-put")
         with gr.Row(equal_height=True):

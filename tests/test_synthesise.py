@@ -19,6 +19,7 @@ import torch
 from helpers import CountingGenerator, gan_composer
 from mask_guided_fixtures import seeded_state_dict, synthetic_face_image, synthetic_face_labels
 from PIL import Image
+from test_browser import page  # noqa: F401 - the browser fixture (on this module's app_url below)
 from test_gan_engine import STYLE_DIM, SmallEncoder
 from test_gan_integration import _entries
 
@@ -239,6 +240,9 @@ def test_templates_start_from_a_blank_canvas_the_examples_and_their_mean() -> No
     examples = [m for name, m in found.items() if name.startswith("example: ")]
     assert len(examples) == 2 and all((m == INDEX["skin"]).mean() > 0.05 for m in examples)
     assert found["mean of the examples"].shape == (512, 512)
+    from faceedit.ui_synth import TEMPLATE_NAMES
+
+    assert set(TEMPLATE_NAMES) == set(found), "the page offers every template"
 
 
 # --------------------------------------------------------------------------- jitter and augment
@@ -387,3 +391,31 @@ def test_full_width_official_layout_draws_distinct_repeatable_faces(data_dir, on
     inside = np.abs(faces[0].astype(int) - faces[1]).max(-1)[np.isin(labels, FACE_CLASSES)]
     assert (inside > 0).mean() > 0.5
     assert np.array_equal(faces[1], ed.variations(labels, 22, 1, "generated")[0])
+
+
+@pytest.fixture(scope="module")
+def app_url(synth_app):
+    """The browser fixture ``page`` (from test_browser) opens this module's app: the synthetic GAN networks."""
+    return synth_app
+
+
+@pytest.mark.browser
+def test_in_the_browser_new_faces_for_the_photo_map_and_pick_one(page) -> None:  # noqa: F811 - imported fixture
+    """Upload, open the section, draw faces for the photo's own map, click one: it becomes the result."""
+    from test_browser import AFTER_SRC, ARTIFACTS, REPO
+
+    page.locator("#fe-photo input[type=file]").set_input_files(str(REPO / "assets" / "astronaut.png"))
+    page.wait_for_function("document.querySelector('#fe-badge').innerText.includes('parsed')")
+    page.wait_for_function(f"({AFTER_SRC})() !== null")
+    before = page.evaluate(AFTER_SRC)
+    page.get_by_text("New faces for this map").first.click()
+    page.locator("#fe-synth-go").click()
+    page.wait_for_function("document.querySelectorAll('#fe-synth-gallery img').length >= 4 "
+                           "|| document.querySelector('.toast-body')")
+    assert not page.locator(".toast-body").all_inner_texts()
+    page.screenshot(path=str(ARTIFACTS / "browser-synth-gallery.png"), full_page=True)
+    page.locator("#fe-synth-gallery img").nth(1).click()
+    page.wait_for_function(f"(old) => ({AFTER_SRC})() !== old || document.querySelector('.toast-body')", arg=before)
+    assert not page.locator(".toast-body").all_inner_texts()
+    assert "seed 1" in page.locator("#fe-badge").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "browser-synth-picked.png"), full_page=True)
