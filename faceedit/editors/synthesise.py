@@ -144,12 +144,11 @@ class _Synthesiser(Editor):
             raise InvalidArgumentError("The seeds of these variations run past 2**63-1; pick a smaller seed.")
         mode = check_background(background, photo is not None)
         content = photo if mode == "photo" else None
+        region = face_region(lab, lab.shape[0]) if mode == "photo" else None
         out = []
         for k in range(count):
             face = self.draw(lab, first + k, content)
-            if mode == "photo":
-                face = tex.blend(photo, face, face_region(lab, lab.shape[0]))
-            out.append(face)
+            out.append(face if region is None else tex.blend(photo, face, region))
         return out
 
     def edit(self, face: FaceState, labels: Any = None, seed: Any = 0, background: str = "photo",
