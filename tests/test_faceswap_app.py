@@ -285,3 +285,29 @@ def test_the_page_has_the_tab_and_the_named_endpoint(app_url):
     assert "/face_swap" in api["named_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/face_swap"]["parameters"]]
     assert params == ["source", "source_face", "strength"]
+
+
+def test_from_registry_builds_faceshifter_from_the_rows_present(monkeypatch, nets):
+    """With a generator row (here the safetensors re-pack) and the ArcFace row installed, the process's composer
+    gets FaceShifter for face_swap, and the lite editor the backbone for its similarity; without them, lite only."""
+    import faceedit.editors.base as base
+    import faceedit.editors.face_swap as fs
+    from faceedit.editors.gan_runtime import GanRuntime
+
+    installed = {"ghost.g_unet_2blocks_safetensors", "ghost.arcface_backbone"}
+    fake_present = lambda pattern: [pattern] if pattern in installed else []  # noqa: E731
+    monkeypatch.setattr(base, "present", fake_present)
+    monkeypatch.setattr(fs, "present", fake_present)
+    loaded: list[str] = []
+    monkeypatch.setattr(GanRuntime, "load", lambda self, name: loaded.append(name) or
+                        (nets.generator if "g_unet" in name else nets.arcface))
+    composer = Composer.from_registry(forced="auto", classes=[FaceShifterSwap, LiteFaceSwap])
+    assert [type(e) for e in composer.editors] == [FaceShifterSwap, LiteFaceSwap]
+    assert composer.engine_for("face_swap") == "gan"
+    assert loaded == ["ghost.g_unet_2blocks_safetensors", "ghost.arcface_backbone", "ghost.arcface_backbone"]
+    assert composer.editors[1].nets.arcface is nets.arcface
+
+    installed.clear()
+    bare = Composer.from_registry(forced="auto", classes=[FaceShifterSwap, LiteFaceSwap])
+    assert [type(e) for e in bare.editors] == [LiteFaceSwap] and bare.engine_for("face_swap") == "lite"
+    assert bare.editors[0].nets is None
