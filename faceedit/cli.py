@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.align",
     "faceedit.commands.edit",
     "faceedit.commands.swap",
+    "faceedit.commands.stylise",
     "faceedit.commands.random",
     "faceedit.commands.weights",
     "faceedit.commands.directions",

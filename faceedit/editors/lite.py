@@ -182,4 +182,6 @@ def landmark_parse(crop: np.ndarray) -> np.ndarray:
 
 def lite_editors(runtime: Any = None) -> list[Editor]:
     """Every lite editor (they need no weights)."""
-    return [LiteSliders(), LiteMaskEdit(), LiteSwap()]
+    from faceedit.editors.stylise_editors import LiteStylise
+
+    return [LiteSliders(), LiteMaskEdit(), LiteSwap(), LiteStylise()]
