@@ -38,7 +38,7 @@ def run_in_threads(work: Callable[[int], None], n: int) -> None:
 
 
 def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None, mask_guided=None, l2m=None,
-                 parser=None, forced: str | None = None, lite: bool = True):
+                 parser=None, forced: str | None = None, lite: bool = True, styles=None, styles_root=None):
     """A composer with the GAN editors the given (small, synthetic) networks allow, plus the lite ones.
 
     What ``Composer.from_registry`` builds from published weights, from models already in memory.
@@ -70,6 +70,10 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
         editors.append(ReencodeSwap(style))
     if style is not None:
         editors.append(RandomFaces(style))
+    if style is not None and encoder is not None and (styles or styles_root):  # art styles: id -> G_B
+        from faceedit.editors.stylise_editors import GanStylise
+
+        editors.append(GanStylise(style, styles, styles_root=styles_root, registry=False))
     return Composer(editors + (lite_editors() if lite else []), parser=parser, forced=forced)
 
 # --- parity tolerances from the float32-vs-float64 error (tests/measure_parity_error.py) ---------------

@@ -269,6 +269,6 @@ class LiteStylise(Editor):
         styled = lite_stylise(source.crop, info.short).image
         mixed = tex.blend(source.crop, styled, np.full(source.crop.shape[:2], s, np.float32))
         region = face_region(source.labels)
-        return EditorOutput(crop=tex.blend(source.crop, mixed, region), region=region,
+        return EditorOutput(crop=tex.blend(source.crop, mixed, region), region=region if s > 0 else None,
                             cache={"stylise": {"source": source, "style": info.id, "strength": s}},
                             message=f"{info.label}, strength {s:.2f}")
