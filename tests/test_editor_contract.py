@@ -9,6 +9,8 @@ out of range are refused with a typed error.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -48,9 +50,15 @@ def composer(l2m_nets):  # noqa: F811 - the fixture imported above
     for i, label in enumerate(model.labels()):
         net = model.network(label)
         load_network(net, seeded_state_dict(_entries(net), 7000 + i), label)
+    art = copy.deepcopy(gen)  # an art style: G_A fine-tuned
+    with torch.no_grad():
+        for name, p in art.named_parameters():
+            if name.startswith(("convs.", "conv1.", "input.")):
+                p.add_(0.5 * torch.randn_like(p))
     return gan_composer(generator=gen, encoder=SmallEncoder(3, gen.n_latent).eval().requires_grad_(False),
                         seg2face=SmallEncoder(19, gen.n_latent).eval().requires_grad_(False),
-                        directions=directions, mask_guided=model.eval().requires_grad_(False), l2m=l2m_nets[0])
+                        directions=directions, mask_guided=model.eval().requires_grad_(False), l2m=l2m_nets[0],
+                        styles={"style.test.toon": art})
 
 
 def _fresh(face: FaceState) -> FaceState:
@@ -131,6 +139,19 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
             editor.sample(42, 1.5)
         with pytest.raises(FaceEditError, match="seed"):
             editor.sample(-1)
+
+    elif editor.operation == "stylise":
+        style = editor.styles()[-1].id
+        assert editor.accepts(style=style) and editor.accepts()
+        out = editor.edit(_fresh(face), style=style, strength=1.0)
+        assert out.region is not None
+        _confined(out.crop, face, out.region, skin_or_face)
+        again = editor.edit(FaceState(out.crop, face.labels, face.landmarks, dict(out.cache or {})), style=style)
+        assert np.array_equal(again.crop, out.crop), "a stylised face is restyled from its source, not stacked"
+        with pytest.raises(InvalidArgumentError, match="0..1"):
+            editor.edit(_fresh(face), style=style, strength=1.5)
+        with pytest.raises(InvalidArgumentError, match=f"no such style.*{style}"):
+            editor.edit(_fresh(face), style="no such style")
 
     else:  # a new operation must bring its own contract here
         pytest.fail(f"no contract for operation {editor.operation!r}")
