@@ -61,7 +61,11 @@ def stylise(session: Session, style: str | None, strength: float = 1.0,
     """
     info = find_style(session.composer, style)
     result = session.run("stylise", engine=info.engine, style=info.id, strength=strength)
-    return session.set_attributes(values) if values else result
+    if not values:
+        return result
+    moved = session.set_attributes(values)
+    moved.message = "; ".join(m for m in (result.message, moved.message) if m)  # the style stays in the label
+    return moved
 
 
 def style_gallery(session: Session, strength: float = 1.0,

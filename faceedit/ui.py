@@ -657,6 +657,9 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
+            from faceedit.ui_stylise import build_stylise_tab  # noqa: PLC0415 - the tab's own module
+
+            art_tab = build_stylise_tab(composer, h["layout"])
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -678,5 +681,6 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         make_strips.click(h["entanglement"], [state, sweep, keep], [strips], api_name="entanglement", **gpu)
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
+        art_tab.wire(state, edited, parse_outputs, sliders, gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
