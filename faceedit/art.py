@@ -39,27 +39,27 @@ def gan_editor(composer: Composer) -> GanStylise | None:
     return next((e for e in composer.editors_for("stylise", "gan") if isinstance(e, GanStylise)), None)
 
 
-def available_styles(composer: Composer) -> list[StyleInfo]:
+def available_styles(composer: Composer, engine: str | None = None) -> list[StyleInfo]:
     """The style picker: the GAN styles the composer can render (registry rows present, trained runs), then
-    the lite styles."""
-    gan = gan_editor(composer)
+    the lite styles; only the lite ones when ``engine`` (or the composer's forced engine) is ``lite``."""
+    gan = gan_editor(composer) if (engine or composer.forced) != "lite" else None
     lite = lite_styles() if composer.can("stylise", "lite") else []
     return (gan.styles() if gan is not None else []) + lite
 
 
-def find_style(composer: Composer, name: str | None) -> StyleInfo:
+def find_style(composer: Composer, name: str | None, engine: str | None = None) -> StyleInfo:
     """The style named ``name`` (id, or its last part: ``anime``, ``cartoon``); unknown names list the others."""
-    return resolve_style(available_styles(composer), name)
+    return resolve_style(available_styles(composer, engine), name)
 
 
 def stylise(session: Session, style: str | None, strength: float = 1.0,
-            values: dict[str, float] | None = None) -> Any:
+            values: dict[str, float] | None = None, engine: str | None = None) -> Any:
     """Stylise the session's face (a new history step), then set the sliders ``values`` (absolute) on top.
 
     With a GAN style the sliders move the face's W+ and re-render in the style (one generator pass each);
     with a lite style they run the session's attribute engine on the stylised crop.
     """
-    info = find_style(session.composer, style)
+    info = find_style(session.composer, style, engine)
     result = session.run("stylise", engine=info.engine, style=info.id, strength=strength)
     if not values:
         return result
@@ -68,19 +68,19 @@ def stylise(session: Session, style: str | None, strength: float = 1.0,
     return moved
 
 
-def style_gallery(session: Session, strength: float = 1.0,
-                  styles: list[StyleInfo] | None = None) -> list[tuple[np.ndarray, str]]:
+def style_gallery(session: Session, strength: float = 1.0, styles: list[StyleInfo] | None = None,
+                  engine: str | None = None) -> list[tuple[np.ndarray, str]]:
     """The session's current face (aligned crop) in each style, with its label; nothing enters the history."""
     face = prepare_photo(session).face
     out = []
-    for info in styles if styles is not None else available_styles(session.composer):
+    for info in styles if styles is not None else available_styles(session.composer, engine):
         editor = session.composer.pick("stylise", info.engine, style=info.id)
         out.append((editor.edit(face, style=info.id, strength=strength).crop, f"{info.label} [{info.engine}]"))
     return out
 
 
-def open_artwork(image: Any, style: str | None, composer: Composer,
-                 size: int = 512) -> tuple[Session, tuple[np.ndarray, np.ndarray]]:
+def open_artwork(image: Any, style: str | None, composer: Composer, size: int = 512,
+                 engine: str | None = None) -> tuple[Session, tuple[np.ndarray, np.ndarray]]:
     """An uploaded painting or cartoon face: checked, aligned, inverted once, rendered in ``style``.
 
     Returns the session (its current result: the artwork in ``style``; the sliders then edit it in G_B) and the
@@ -89,11 +89,11 @@ def open_artwork(image: Any, style: str | None, composer: Composer,
     from faceedit.editors.stylise import check_artwork
     from faceedit.imaging import load_image
 
-    gan = gan_editor(composer)
+    gan = gan_editor(composer) if (engine or composer.forced) != "lite" else None
     if gan is None:
         raise WeightsMissingError("Editing an artwork needs the GAN styles (the artwork is inverted with e4e and "
                                   "re-rendered by an art generator). " + GAN_STYLES_HINT)
-    info = find_style(composer, style)
+    info = find_style(composer, style, engine)
     if info.engine != "gan":
         raise InvalidArgumentError(f"Editing an artwork needs a GAN style; {info.id} is a lite style.")
     img = load_image(Path(image) if isinstance(image, str) else image)

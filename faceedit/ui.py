@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -659,7 +660,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                                  elem_id="fe-draw")
             from faceedit.ui_stylise import build_stylise_tab  # noqa: PLC0415 - the tab's own module
 
-            art_tab = build_stylise_tab(composer, h["layout"])
+            art_tab = build_stylise_tab(composer, h["layout"], sys.modules[__name__], engine)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 

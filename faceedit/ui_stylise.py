@@ -2,7 +2,8 @@
 
 Wiring only: the work is done by :mod:`faceedit.art` (style picker, stylise, artworks, training) through the
 Session.  :func:`build_stylise_tab` makes the components inside the page's Tabs block; :meth:`ArtTab.wire`
-connects them once the page's shared outputs exist.  Named endpoints: ``/stylise`` (style, strength, slider
+connects them once the page's shared outputs exist.  The page hands in its own helpers (``page``: the
+:mod:`faceedit.ui` module: per-user state, error handling, result views), so this module does not import it.  Named endpoints: ``/stylise`` (style, strength, slider
 values by name), ``/stylise_gallery``, ``/artwork``, ``/stylise_animate``, ``/train_style``.
 """
 
@@ -15,7 +16,6 @@ from typing import Any
 import gradio as gr
 
 from faceedit import art
-from faceedit import ui as U
 from faceedit.editors.composer import Composer
 from faceedit.errors import InvalidArgumentError
 
@@ -23,15 +23,15 @@ from faceedit.errors import InvalidArgumentError
 THUMB_SIDE = 192
 
 
-def style_choices(composer: Composer) -> list[tuple[str, str]]:
+def style_choices(composer: Composer, engine: str | None = None) -> list[tuple[str, str]]:
     """(label, id) of every style the picker offers, the engine in the label."""
     return [(f"{s.label} [{s.engine}]" if s.engine == "gan" else s.label, s.id)
-            for s in art.available_styles(composer)]
+            for s in art.available_styles(composer, engine)]
 
 
-def note_html(composer: Composer) -> str:
+def note_html(composer: Composer, engine: str | None = None) -> str:
     """What this server offers, and what the GAN styles need when they are absent."""
-    has_gan = art.gan_editor(composer) is not None
+    has_gan = any(s.engine == "gan" for s in art.available_styles(composer, engine))
     text = ("GAN styles: the photo is inverted once (e4e) and redrawn by the chosen art generator; the Attributes "
             "sliders then move the face in that style." if has_gan else
             "Offline: the lite styles (OpenCV painterly, pencil sketch, cartoon) are classical image filters, "
@@ -45,12 +45,15 @@ class ArtTab:
 
     composer: Composer
     layout: list[tuple[str, int]]
+    page: Any  # faceedit.ui: UserState, photo_input, _user_errors, _result_outputs, ...
+    engine: str | None = None  # the page's engine choice ("lite" lists only the lite styles)
     style: Any = None
     strength: Any = None
 
     def build(self) -> ArtTab:
-        gr.HTML(note_html(self.composer))
-        choices = style_choices(self.composer)
+        U = self.page
+        gr.HTML(note_html(self.composer, self.engine))
+        choices = style_choices(self.composer, self.engine)
         with gr.Row(equal_height=True):
             self.style = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Style",
                                      allow_custom_value=True, interactive=True, elem_id="fe-style")
@@ -91,34 +94,35 @@ class ArtTab:
 
     # ------------------------------------------------------------------ handlers
     def handlers(self) -> dict[str, Any]:
-        composer, layout = self.composer, self.layout
+        composer, layout, engine, U = self.composer, self.layout, self.engine, self.page
 
         @U._gpu
         @U._user_errors
-        def stylise(state: U.UserState | None, style: str | None, strength: float, values: Any,
+        def stylise(state: Any, style: str | None, strength: float, values: Any,
                     progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - gradio's idiom
             state = U._require(state)
             progress(0.2, desc="Stylising…")
-            result = art.stylise(state.session, style, float(strength), U.parse_named_values(values or {}))
+            result = art.stylise(state.session, style, float(strength), U.parse_named_values(values or {}),
+                                 engine)
             return (*U._result_outputs(state, result, "stylised"), *U._session_sliders(state.session, layout))
 
         @U._gpu
         @U._user_errors
-        def gallery(state: U.UserState | None, strength: float,
+        def gallery(state: Any, strength: float,
                     progress: gr.Progress = gr.Progress()) -> list[tuple[str, str]]:  # noqa: B008
             state = U._require(state)
             progress(0.1, desc="Rendering your face in every style…")
-            items = art.style_gallery(state.session, float(strength))
+            items = art.style_gallery(state.session, float(strength), engine=engine)
             return [(state.save_png(img, "style"), label) for img, label in items]
 
         @U._gpu
         @U._user_errors
-        def artwork(image: str | None, style: str | None, old: U.UserState | None,
+        def artwork(image: str | None, style: str | None, old: Any,
                     progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
             if image is None:
                 raise InvalidArgumentError("Upload a painting or cartoon face first.")
             progress(0.1, desc="Finding the face, aligning, inverting…")
-            session, (img_a, img_b) = art.open_artwork(image, style, composer)
+            session, (img_a, img_b) = art.open_artwork(image, style, composer, engine=engine)
             U.free_state(old)
             state = U.UserState(session=session, photo=image)
             opened = U._opened(state, "Artwork opened: its inversion in the style; the sliders edit it there.",
@@ -130,7 +134,7 @@ class ArtTab:
 
         @U._gpu
         @U._user_errors
-        def animate(state: U.UserState | None, name: str | None,
+        def animate(state: Any, name: str | None,
                     progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
             state = U._require(state)
             progress(0.1, desc=f"Rendering {U.ANIMATION_FRAMES} frames along {name}…")
@@ -148,10 +152,10 @@ class ArtTab:
             if isinstance(done, str):  # no GPU: the estimate, nothing started
                 return done, gr.update()
             return (f"Trained: `{done.parent.name}` is now in the style list.",
-                    gr.update(choices=style_choices(composer), value=f"trained:{done.parent.name}"))
+                    gr.update(choices=style_choices(composer, engine), value=f"trained:{done.parent.name}"))
 
         def refresh() -> Any:
-            return gr.update(choices=style_choices(composer))
+            return gr.update(choices=style_choices(composer, engine))
 
         return {"stylise": stylise, "gallery": gallery, "artwork": artwork, "animate": animate, "train": train,
                 "refresh": refresh}
@@ -172,7 +176,10 @@ class ArtTab:
         self.refresh.click(h["refresh"], None, [self.style], api_name=False, queue=False)
 
 
-def build_stylise_tab(composer: Composer, layout: list[tuple[str, int]]) -> ArtTab:
-    """The "Art styles" tab's components (call inside the page's Tabs block); wire them with :meth:`ArtTab.wire`."""
+def build_stylise_tab(composer: Composer, layout: list[tuple[str, int]], page: Any,
+                      engine: str | None = None) -> ArtTab:
+    """The "Art styles" tab's components (call inside the page's Tabs block); wire them with :meth:`ArtTab.wire`.
+
+    ``page``: the page module (:mod:`faceedit.ui`), whose helpers the handlers use."""
     with gr.Tab("Art styles", id="art"):
-        return ArtTab(composer, layout).build()
+        return ArtTab(composer, layout, page, engine).build()

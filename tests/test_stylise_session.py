@@ -102,6 +102,13 @@ def test_unknown_style_lists_the_available_ones(composer, astronaut) -> None:
         stylise(offline, "anime")
 
 
+def test_a_lite_engine_choice_offers_only_the_lite_styles(composer) -> None:
+    assert [i.engine for i in available_styles(composer)] == ["gan", "lite", "lite", "lite"]
+    assert [i.engine for i in available_styles(composer, "lite")] == ["lite"] * 3
+    with pytest.raises(WeightsMissingError, match="--preset art"):
+        open_artwork(np.zeros((64, 64, 3), np.uint8), "toon", composer, engine="lite")
+
+
 def test_lite_styles_work_offline_through_the_session(astronaut) -> None:
     s = Session.from_photo(astronaut, composer=Composer(lite_editors()), size=SIZE)
     assert [i.id for i in available_styles(s.composer)] == ["lite:edge_preserving", "lite:pencil", "lite:cartoon"]
