@@ -27,8 +27,7 @@ from faceedit.session import Session, prepare_photo
 
 #: What the page and the CLI say when no GAN style is installed.
 GAN_STYLES_HINT = ("GAN art styles need the e4e encoder and a style generator: "
-                   "`python -m faceedit weights fetch --preset art` (or train one from an artwork with a GPU). "
-                   "The lite styles (OpenCV, labelled lite) work offline.")
+                   "`python -m faceedit weights fetch --preset art` (or train one from an artwork with a GPU).")
 #: Seconds per DiFa iteration at 1024 px on 2 CPU cores, extrapolated in docs/benchmarks.md (about 10 hours for
 #: the 301 iterations); the estimate scales it by the cores available.
 CPU_SECONDS_PER_STEP_2_CORES = 116.0

@@ -10,6 +10,7 @@ values by name), ``/stylise_gallery``, ``/artwork``, ``/stylise_animate``, ``/tr
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,8 @@ def note_html(composer: Composer, engine: str | None = None) -> str:
             "sliders then move the face in that style." if has_gan else
             "Offline: the lite styles (OpenCV painterly, pencil sketch, cartoon) are classical image filters, "
             "labelled lite. " + art.GAN_STYLES_HINT)
-    return f'<div class="fe-note" id="fe-art-note">{html.escape(text)}</div>'
+    shown = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+    return f'<div class="fe-note" id="fe-art-note">{shown}</div>'
 
 
 @dataclass
