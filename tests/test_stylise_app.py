@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_stylise_session import composer, nets  # noqa: F401 - fixtures used below
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
@@ -55,3 +56,40 @@ def test_artwork_without_gan_styles_says_what_is_needed(app_url) -> None:
 
     with pytest.raises(Exception, match="--preset art"):
         _client(app_url).predict(handle_file(str(HOPPER)), "lite:cartoon", api_name="/artwork")
+
+
+@pytest.fixture(scope="module")
+def gan_app_url(composer):  # noqa: F811 - the synthetic GAN composer of test_stylise_session
+    from faceedit.ui import build_demo, launch_kwargs
+
+    demo = build_demo(composer=composer)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+def test_gan_artwork_side_by_side_then_sliders_and_gif(gan_app_url, tmp_path) -> None:
+    from gradio_client import handle_file
+    from skimage import data
+
+    from faceedit.editors.stylise import lite_stylise
+
+    drawn = tmp_path / "cartoon.png"
+    Image.fromarray(lite_stylise(np.ascontiguousarray(data.astronaut()), "cartoon").image).save(drawn)
+    client = _client(gan_app_url)
+    out = client.predict(handle_file(str(drawn)), "toon", api_name="/artwork")
+    g_a, g_b = (_rgb(p) for p in out[-1])
+    assert g_a.shape == g_b.shape == (512, 512, 3) and np.abs(g_a.astype(int) - g_b).mean() > 5, "G_A vs G_B"
+    assert "GAN engine" in out[2] and out[5]["artwork"] is True
+    styled = _rgb(out[0][1])
+    moved = _rgb(client.predict("toon", 1.0, {"smile": 2.0}, api_name="/stylise")[0][1])
+    assert moved.shape == styled.shape and not np.array_equal(moved, styled)
+    gif = client.predict("smile", api_name="/stylise_animate")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames > 2
+    noise = tmp_path / "texture.png"
+    Image.fromarray((np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)).save(noise)
+    with pytest.raises(Exception, match="No face was found in this artwork"):
+        client.predict(handle_file(str(noise)), "toon", api_name="/artwork")
