@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.swap",
     "faceedit.commands.stylise",
     "faceedit.commands.random",
+    "faceedit.commands.synth",
     "faceedit.commands.weights",
     "faceedit.commands.directions",
 )
