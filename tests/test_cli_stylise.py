@@ -63,3 +63,9 @@ def test_gan_style_with_a_slider(tmp_path, composer, capsys) -> None:  # noqa: F
     said = capsys.readouterr().out
     assert "style style.test.toon at strength 0.5, smile=1" in said and "gan engine" in said
     assert _rgb(out).shape == (512, 512, 3)
+
+
+def test_a_gan_style_with_the_lite_engine_forced_is_refused(tmp_path, composer, capsys) -> None:  # noqa: F811
+    rc = main(["stylise", str(HOPPER), "--style", "toon", "--engine", "lite", "-o", str(tmp_path / "x.png")],
+              composer=composer)
+    assert rc == 2 and "'toon' is not available" in capsys.readouterr().err

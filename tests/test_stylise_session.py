@@ -4,6 +4,7 @@ StyleGAN2 G_A and a fine-tuned copy G_B, toy e4e), lite styles offline, the styl
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,6 +182,29 @@ def test_training_on_cpu_answers_with_an_estimate_and_starts_nothing(tmp_path, m
     answer = train_style(tmp_path / "art.png", cuda=False)
     assert isinstance(answer, str) and "an estimate" in answer and "hours" in answer and "GPU" in answer
     assert not any(tmp_path.iterdir()), "nothing was written"
+
+
+def test_training_with_cuda_writes_into_the_styles_folder(tmp_path, monkeypatch) -> None:
+    """The button's CUDA path, wired to DiFa (its loading and training stand in here: no GPU in the tests)."""
+    from faceedit.train import difa
+
+    monkeypatch.setenv("FACEEDIT_STYLES_DIR", str(tmp_path / "styles"))
+    target = tmp_path / "my art.png"
+    target.write_bytes(b"")
+    loaded, steps = [], []
+    monkeypatch.setattr(difa, "_load", lambda name, kind, dev: loaded.append((name, kind, dev.type)) or
+                        type("E", (), {"encode": None})())
+
+    def fake_train(opts, g_a, encoder, clips, progress=None):
+        for i in range(3):
+            progress(i, 3, {"loss": 1.0 / (i + 1)})
+        return Path(opts.out) / "style.json"
+
+    monkeypatch.setattr(difa, "train", fake_train)
+    done = train_style(target, progress=lambda i, n, m: steps.append((i, n)), cuda=True)
+    assert done.parent.parent == tmp_path / "styles" / "runs" and done.parent.name.startswith("my art-")
+    assert [k for _, k, _ in loaded] == ["generator", "encoder", "clip", "clip"] and {d for *_, d in loaded} == {"cuda"}
+    assert steps == [(0, 3), (1, 3), (2, 3)]
 
 
 def test_gan_stylise_is_built_only_with_the_encoder_and_a_style(monkeypatch, tmp_path) -> None:

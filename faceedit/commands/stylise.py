@@ -50,15 +50,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.photo or not args.output:
         raise InvalidArgumentError("stylise needs PHOTO and -o OUTPUT (or --list).")
-    info = find_style(composer, args.style)  # an unknown style fails before any photo is opened
+    info = find_style(composer, args.style, args.engine)  # an unknown style fails before any photo is opened
     values = parse_values(args)
     if wants_batch(args):
         from faceedit.batch import stylise_process
 
         return run_batch_command(
-            args, lambda: stylise_process(info.id, args.strength, values, args.crop, composer), "stylised")
+            args, lambda: stylise_process(info.id, args.strength, values, args.crop, composer, args.engine),
+            "stylised")
     session = Session.from_photo(args.photo, face_index=args.face, engine=args.engine, composer=composer)
-    result = stylise(session, info.id, args.strength, values)
+    result = stylise(session, info.id, args.strength, values, args.engine)
     shown = f"style {info.id} at strength {args.strength:g}" + \
         "".join(f", {k}={v:g}" for k, v in values.items())
     return write_result(result, args, shown)
