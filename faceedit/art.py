@@ -107,7 +107,8 @@ def training_estimate(cores: int | None = None) -> str:
     """How long DiFa's 301 iterations would take on this CPU, labelled as an estimate."""
     from faceedit.train.difa import estimate_minutes
 
-    n = max(1, cores or os.cpu_count() or 1)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = max(1, cores or usable or 1)
     minutes = estimate_minutes(CPU_SECONDS_PER_STEP_2_CORES * 2 / min(n, 16))
     return (f"Training a style needs a CUDA GPU, and none is present. On this machine's CPU ({n} cores) the "
             f"301 DiFa iterations would take about {minutes / 60:.0f} hours (an estimate, extrapolated from one "
