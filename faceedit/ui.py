@@ -42,6 +42,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
+from faceedit.ui_stylise import build_stylise_tab
 from faceedit.ui_synth import build_synth_section
 
 log = logging.getLogger(__name__)
@@ -660,8 +661,6 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
-            from faceedit.ui_stylise import build_stylise_tab  # noqa: PLC0415 - the tab's own module
-
             art_tab = build_stylise_tab(composer, h["layout"], sys.modules[__name__], engine)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
