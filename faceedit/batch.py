@@ -261,6 +261,24 @@ def faceswap_process(source: Any, source_face: int = 0, strength: float = 1.0, e
     return process
 
 
+def stylise_process(style: str, strength: float = 1.0, values: dict[str, float] | None = None, crop: bool = False,
+                    composer: Composer | None = None, engine: str | None = None) -> Process:
+    """One face of each photo in an art style (:func:`faceedit.art.stylise`), sliders on top."""
+    from faceedit.art import find_style, stylise
+    from faceedit.editors.composer import Composer
+    from faceedit.session import Session
+
+    composer = composer if composer is not None else Composer.from_registry()
+    info = find_style(composer, style, engine)  # an unknown style fails once, before the first photo
+
+    def process(image: np.ndarray, face: int) -> tuple[np.ndarray, int]:
+        session = Session.from_photo(image, face_index=face, engine=engine, composer=composer)
+        result = stylise(session, info.id, strength, values, engine)
+        return (result.crop if crop else result.image), session.num_faces
+
+    return process
+
+
 # ----------------------------------------------------------------------- zip in, zip out (the page's tab)
 def _read_uploads(files: Iterable[str | Path | tuple[str, bytes]]) -> list[Item]:
     """Uploaded files as items: each zip's image members (folders flattened), every other file as itself."""

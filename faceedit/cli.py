@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.edit",
     "faceedit.commands.swap",
     "faceedit.commands.faceswap",
+    "faceedit.commands.stylise",
     "faceedit.commands.random",
     "faceedit.commands.synth",
     "faceedit.commands.weights",

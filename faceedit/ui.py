@@ -43,6 +43,7 @@ from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
 from faceedit.ui_faceswap import PageKit, build_faceswap_tab
+from faceedit.ui_stylise import build_stylise_tab
 from faceedit.ui_synth import build_synth_section
 
 log = logging.getLogger(__name__)
@@ -662,6 +663,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
             faceswap = build_faceswap_tab(engine, composer, faceswap_kit())
+            art_tab = build_stylise_tab(composer, h["layout"], sys.modules[__name__], engine)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -685,6 +687,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         undo.click(h["undo"], [state], [*edited, *sliders], api_name="undo", **gpu)
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
         faceswap.wire(state, photo, info, edited, h["parse"], parse_outputs, gpu)
+        art_tab.wire(state, edited, parse_outputs, sliders, gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 

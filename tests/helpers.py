@@ -38,7 +38,8 @@ def run_in_threads(work: Callable[[int], None], n: int) -> None:
 
 
 def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None, mask_guided=None, l2m=None,
-                 faceshifter=None, parser=None, forced: str | None = None, lite: bool = True):
+                 faceshifter=None, parser=None, forced: str | None = None, lite: bool = True, styles=None,
+                 styles_root=None):
     """A composer with the GAN editors the given (small, synthetic) networks allow, plus the lite ones.
 
     What ``Composer.from_registry`` builds from published weights, from models already in memory.
@@ -75,6 +76,10 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
         from faceedit.editors.face_swap import FaceShifterSwap
 
         editors.append(FaceShifterSwap(faceshifter, runtime=runtime))
+    if style is not None and encoder is not None and (styles or styles_root):  # art styles: id -> G_B
+        from faceedit.editors.stylise_editors import GanStylise
+
+        editors.append(GanStylise(style, styles, styles_root=styles_root, registry=False))
     if mask_guided is not None:
         editors.append(GuRandomEmbedding(mask_guided, runtime))
     if style is not None and seg2face is not None:

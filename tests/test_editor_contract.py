@@ -9,6 +9,8 @@ out of range are refused with a typed error.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -49,10 +51,15 @@ def composer(l2m_nets):  # noqa: F811 - the fixture imported above
     for i, label in enumerate(model.labels()):
         net = model.network(label)
         load_network(net, seeded_state_dict(_entries(net), 7000 + i), label)
+    art = copy.deepcopy(gen)  # an art style: G_A fine-tuned
+    with torch.no_grad():
+        for name, p in art.named_parameters():
+            if name.startswith(("convs.", "conv1.", "input.")):
+                p.add_(0.5 * torch.randn_like(p))
     return gan_composer(generator=gen, encoder=SmallEncoder(3, gen.n_latent).eval().requires_grad_(False),
                         seg2face=SmallEncoder(19, gen.n_latent).eval().requires_grad_(False),
                         directions=directions, mask_guided=model.eval().requires_grad_(False), l2m=l2m_nets[0],
-                        faceshifter=GF.tiny_nets())
+                        faceshifter=GF.tiny_nets(), styles={"style.test.toon": art})
 
 
 def _fresh(face: FaceState) -> FaceState:
@@ -143,6 +150,19 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
             editor.edit(_fresh(face), source=reference, strength=1.5)
         with pytest.raises(SamePhotoError, match="same face of the same photo"):
             editor.edit(_fresh(face), source=_fresh(face))
+    elif editor.operation == "stylise":
+        style = editor.styles()[-1].id
+        assert editor.accepts(style=style) and editor.accepts()
+        out = editor.edit(_fresh(face), style=style, strength=1.0)
+        assert out.region is not None
+        _confined(out.crop, face, out.region, skin_or_face)
+        again = editor.edit(FaceState(out.crop, face.labels, face.landmarks, dict(out.cache or {})), style=style)
+        assert np.array_equal(again.crop, out.crop), "a stylised face is restyled from its source, not stacked"
+        with pytest.raises(InvalidArgumentError, match="0..1"):
+            editor.edit(_fresh(face), style=style, strength=1.5)
+        with pytest.raises(InvalidArgumentError, match=f"no such style.*{style}"):
+            editor.edit(_fresh(face), style="no such style")
+
     elif editor.operation == "synthesise":
         assert editor.accepts(model=editor.key) and not editor.accepts(model="no such model")
         faces = editor.variations(face.labels, 3, 2, "generated")

@@ -71,6 +71,10 @@ def test_pip_install_gives_a_working_faceedit_command(tmp_path: Path, editable: 
     module, manifest = where.split()
     expected_root = src if editable else tmp_path / "venv"
     assert Path(module).is_relative_to(expected_root) and Path(manifest).is_file(), where
+    vocab = _run([python, "-c", "import faceedit.models.clip_tokenizer as t; print(t.DEFAULT_VOCAB.is_file(), "
+                          "t.DEFAULT_VOCAB)"], tmp_path, env).split()
+    assert vocab[0] == "True" and Path(vocab[1]).is_relative_to(expected_root), "CLIP's vocabulary is package data"
+    assert "stylise" in usage
     listing = _run([faceedit, "weights", "list"], tmp_path, env)
     assert "bisenet.celebamask_hq" in listing and "e4e.direction.smile" in listing
 

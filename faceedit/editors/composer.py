@@ -34,6 +34,7 @@ from faceedit.editors.mask_guided import MaskGuidedMaskEdit, MaskGuidedSwap
 from faceedit.editors.random_face import RandomFaces
 from faceedit.editors.reencode import ReencodeSwap
 from faceedit.editors.seg2face import Seg2FaceMaskEdit
+from faceedit.editors.stylise_editors import GanStylise, LiteStylise
 from faceedit.editors.synthesise import GuRandomEmbedding, Seg2FaceMultiModal
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import check_label_map
@@ -48,12 +49,14 @@ EDITORS: list[type[Editor]] = [
     ReencodeSwap,
     RandomFaces,
     FaceShifterSwap,
+    GanStylise,
     GuRandomEmbedding,
     Seg2FaceMultiModal,
     LiteSliders,
     LiteMaskEdit,
     LiteSwap,
     LiteFaceSwap,
+    LiteStylise,
 ]
 #: The face parser used with the GAN engine when its weights are present (else the landmark parser).
 PARSER_WEIGHTS = "bisenet.celebamask_hq"

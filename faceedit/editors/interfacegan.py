@@ -81,7 +81,8 @@ class InterfaceGanSliders(Editor):
         from faceedit.align import face_region
 
         w = self.directions.apply(self.style.latent(face), values, conditions=conditions or None)
-        generated = self.style.generate(w, face.crop.shape[0])
+        render = face.cache.get("gan", {}).get("render")  # a face shown through another generator (an art style)
+        generated = render(w) if render is not None else self.style.generate(w, face.crop.shape[0])
         if face.cache.get("gan", {}).get("generated"):
             return EditorOutput(crop=generated, message=self.title)  # a generated face: the image is the result
         region = face_region(face.labels)

@@ -183,5 +183,6 @@ def landmark_parse(crop: np.ndarray) -> np.ndarray:
 def lite_editors(runtime: Any = None) -> list[Editor]:
     """Every lite editor (they need no weights)."""
     from faceedit.editors.face_swap import LiteFaceSwap
+    from faceedit.editors.stylise_editors import LiteStylise
 
-    return [LiteSliders(), LiteMaskEdit(), LiteSwap(), LiteFaceSwap()]
+    return [LiteSliders(), LiteMaskEdit(), LiteSwap(), LiteFaceSwap(), LiteStylise()]
