@@ -197,15 +197,37 @@ def legend_html() -> str:
     return f'<div class="fe-legend">{items}</div>'
 
 
-def label_overlay(crop: np.ndarray, label_map: np.ndarray) -> np.ndarray:
-    """The label colours over the aligned crop (what the paint canvas shows under the brush)."""
+def label_overlay(crop: np.ndarray, label_map: np.ndarray, occluder: np.ndarray | None = None) -> np.ndarray:
+    """The label colours over the aligned crop (what the paint canvas shows under the brush).
+
+    An ``occluder`` (hands in front of the face, kept by every edit) is hatched over it.
+    """
     colours = L.labels_to_color(label_map).astype(np.float32)
-    return ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+    out = ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+    if occluder is not None and np.any(occluder):  # labels all background: only the hatching is drawn
+        out = L.overlay(out, np.zeros(label_map.shape, np.uint8), alpha=0.0, outline=False, occluder=occluder)
+    return out
 
 
-def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
+def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray,
+                 occluder: np.ndarray | None = None) -> dict[str, Any]:
     """Canvas content: the label overlay as background and an empty paint layer."""
-    return {"background": state.save_png(label_overlay(crop, label_map), "canvas"), "layers": [], "composite": None}
+    return {"background": state.save_png(label_overlay(crop, label_map, occluder), "canvas"), "layers": [],
+            "composite": None}
+
+
+#: How the parse notes name each class.
+NOTE_NAMES: dict[str, str] = {"eye_g": "glasses", "hat": "hat", "ear_r": "earrings", "neck_l": "necklace",
+                              "occluder": "hands", "parser": "parser"}
+
+
+def parse_notes_markdown(notes: dict[str, str]) -> str:
+    """What the parser found or could not see, one line per class (under the paint tab's legend)."""
+    if not notes:
+        return ""
+    lines = [f"- **{NOTE_NAMES.get(k, k)}**: {v}" for k, v in notes.items()]
+    return "**What the parser found** (accessories and hands are kept by every edit unless you paint them; " \
+           "hatched: in front of the face)\n" + "\n".join(lines)
 
 
 def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
@@ -342,7 +364,7 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         (state.before, download),
         download,
         badge(result.engine, result.device, result.message),
-        editor_value(state, result.crop, session.labels),
+        editor_value(state, result.crop, session.labels, session.occluder),
         (state.before_crop, state.save_png(result.crop, f"{stem}-face")),
     )
 
@@ -356,13 +378,14 @@ def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tup
     faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
     info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
             "size": list(session.original.shape[:2]), "attributes": names,
-            "slots": slot_names(layout, session), "groups": session.attribute_groups(), **extra}
+            "slots": slot_names(layout, session), "groups": session.attribute_groups(),
+            "parse_notes": session.parse_notes, **extra}
     return (
         state,
         (state.before, state.before),
         state.before,
         badge(session.engine_name, describe_device(), note),
-        editor_value(state, session.crop, session.labels),
+        editor_value(state, session.crop, session.labels, session.occluder),
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
@@ -602,6 +625,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     with gr.Column(scale=1, min_width=220):
                         gr.HTML(legend_html(), label="Legend")
                         apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
+                        found = gr.Markdown("", elem_id="fe-parse-notes")
             with gr.Tab("Swap components", id="swap"):
                 with gr.Row(equal_height=False):
                     reference = photo_input(label="Reference portrait",
@@ -665,6 +689,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         parse_outputs = [state, compare, download, status, canvas, face, info, sweep, keep, *sliders, closeup]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
+        info.change(lambda i: parse_notes_markdown((i or {}).get("parse_notes") or {}), info, found,
+                    api_name=False, queue=False)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
         do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
         for slider in sliders:

@@ -261,6 +261,25 @@ class Composer:
                 return check_label_map(self.parser.parse(crop))
         return landmark_parse(crop)
 
+    def parse_detailed(self, crop: np.ndarray, engine: str = "lite") -> Any:
+        """Labels, occluder mask and per-class notes (:class:`~faceedit.parsing.landmark.Parsing`).
+
+        The landmark parser finds accessories and hands itself; with BiSeNet the hands come from
+        :func:`~faceedit.parsing.landmark.find_occluder` beside its labels.
+        """
+        from faceedit.parsing.landmark import LandmarkParser, Parsing, find_occluder
+
+        if engine == "gan" and self.parser is not None:
+            labels = self.parse(crop, engine)
+            occluder = find_occluder(crop)
+            hands = ("hands in front of the face or beside it" if occluder.any()
+                     else "no hand found (other objects in front of the face are not detected)")
+            return Parsing(labels, occluder, {"parser": "BiSeNet (CelebAMask-HQ): accessories as its classes",
+                                              "occluder": hands})
+        parsing = LandmarkParser().parse_detailed(crop)
+        parsing.labels = check_label_map(parsing.labels)
+        return parsing
+
     def _labelled(self, out: EditorOutput, ed: Editor) -> EditorOutput:
         out.engine = out.engine or ed.engine
         out.device = out.device or ed.device

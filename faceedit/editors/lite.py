@@ -23,12 +23,13 @@ from faceedit.editors.lite_ops import (
     _display,
     age_texture,
     expression_map,
+    keep_protected,
     pose_map,
     repaint,
     swap_components,
 )
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError
-from faceedit.labels import COMPONENTS, check_label_map, component_indices
+from faceedit.labels import COMPONENTS, check_label_map, component_indices, protected_mask
 
 NO_CONDITIONS = ("Conditional editing (e.g. smile while keeping age) works on GAN latent directions; "
                  "the lite engine's sliders are already independent and take no conditions.")
@@ -102,7 +103,7 @@ class LiteSliders(Editor):
         lm = face.landmarks.astype(np.float64)
         if age != 0:
             image = age_texture(image, face.labels, age)
-            notes.append("age is an approximate heuristic (skin texture, sagging, hair colour), "
+            notes.append("age is an approximate heuristic (skin texture and hair colour), "
                          "not a learned ageing model")
         maps = None
         if smile != 0 or age != 0:
@@ -117,6 +118,8 @@ class LiteSliders(Editor):
         out = geo.remap(image, maps) if maps is not None else image.copy()
         if hole is not None and hole.any():
             out = cv2.inpaint(out, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        if yaw == 0 and pitch == 0:  # smile and age leave accessories and hands as they are (a turn moves them)
+            out = keep_protected(out, face.crop, protected_mask(face.labels, face.occluder))
         if guest:
             moved = ", ".join(k for k, x in values.items() if x != 0)
             later = f", after {' and '.join(after)})" if after else ")"
