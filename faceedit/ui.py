@@ -41,6 +41,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
+from faceedit.ui_batch import build_batch_tab
 
 log = logging.getLogger(__name__)
 
@@ -681,6 +682,9 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
+            build_batch_tab({"composer": composer, "engine": engine, "state": state, "photo_input": photo_input,
+                             "errors": _user_errors, "on_device": _gpu,
+                             "gpu": {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}})
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
