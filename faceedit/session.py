@@ -295,6 +295,25 @@ class Session:
             result, region = self._render(step.base, merged, chain, conditions=conds)
             return self._push(_Step(step.base, merged, result, region, conds))
 
+    def preview_attributes(self, values: dict[str, float],
+                           conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
+        """A quick result of :meth:`set_attributes` for the live preview while a slider moves.
+
+        Same arguments; the editors render at lower resolution (the GAN generator stops at
+        ``PREVIEW_RESOLUTION`` px of its own pass, the lite warps run on a half-size crop).  Nothing is
+        added to the history: undo, redo and :attr:`current` are as before.
+        """
+        chain = self._chain()
+        with self._lock:
+            step = self._history[self._index]
+            merged = chain.check_values({**step.values, **values})
+            conds = step.conditions if conditions is None else \
+                {k: tuple(v) for k, v in conditions.items() if v}
+            if all(v == 0 for v in merged.values()):
+                return self._render(step.base, merged, chain)[0]
+            out = chain.preview(step.base, merged, conditions=conds)
+            return self._paste(out, "; ".join(m for m in ("preview", out.message) if m), step.base, merged)[0]
+
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
                         conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
         """Crops of the current face with slider ``name`` at each of ``values`` (others as set).

@@ -34,6 +34,8 @@ MEAN_LATENT_SAMPLES = 4096
 ENCODERS: tuple[str, ...] = ("e4e.ffhq_encode", "psp.ffhq_encode")
 #: The StyleGAN2 FFHQ generator on its own (pSp / e4e files embed it as their decoder).
 GENERATOR = "stylegan2.ffhq"
+#: Resolution of a slider preview while dragging: the generator's skip RGB at this level (``FACEEDIT_PREVIEW``).
+PREVIEW_RESOLUTION = int(os.environ.get("FACEEDIT_PREVIEW", "256"))
 
 
 class GanRuntime:
@@ -122,6 +124,15 @@ class StyleSpace:
     def generate(self, w_plus: Any, size: int) -> np.ndarray:
         """Generator image of ``w_plus`` as ``(size, size, 3) uint8``."""
         img = self.runtime.run(lambda w: self.generator.synthesis(w, noise_mode="const"), w_plus)
+        return image_at(img, size)
+
+    def preview(self, w_plus: Any, size: int, resolution: int = 256) -> np.ndarray:
+        """A quick ``(size, size, 3) uint8`` image of ``w_plus``: the generator's own RGB at ``resolution``
+        (a prefix of the full pass, :meth:`~faceedit.models.stylegan2.Generator.synthesis_to`), scaled up."""
+        full = getattr(self.generator, "size", 0)
+        if not hasattr(self.generator, "synthesis_to") or resolution >= full:
+            return self.generate(w_plus, size)
+        img = self.runtime.run(lambda w: self.generator.synthesis_to(w, resolution, noise_mode="const"), w_plus)
         return image_at(img, size)
 
     def latent(self, face: FaceState) -> Any:
