@@ -286,13 +286,8 @@ class Session:
         e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
         conditional manipulation); it replaces the conditions in force when given.
         """
-        chain = self._chain()
         with self._lock:
-            step = self._history[self._index]
-            merged = chain.check_values({**step.values, **values})
-            conds = step.conditions if conditions is None else \
-                {k: tuple(v) for k, v in conditions.items() if v}
-            result, region = self._render(step.base, merged, chain, conditions=conds)
+            step, merged, conds, (result, region) = self._slide(values, conditions, preview=False)
             return self._push(_Step(step.base, merged, result, region, conds))
 
     def preview_attributes(self, values: dict[str, float],
@@ -303,16 +298,17 @@ class Session:
         ``PREVIEW_RESOLUTION`` px of its own pass, the lite warps run on a half-size crop).  Nothing is
         added to the history: undo, redo and :attr:`current` are as before.
         """
-        chain = self._chain()
         with self._lock:
-            step = self._history[self._index]
-            merged = chain.check_values({**step.values, **values})
-            conds = step.conditions if conditions is None else \
-                {k: tuple(v) for k, v in conditions.items() if v}
-            if all(v == 0 for v in merged.values()):
-                return self._render(step.base, merged, chain)[0]
-            out = chain.preview(step.base, merged, conditions=conds)
-            return self._paste(out, "; ".join(m for m in ("preview", out.message) if m), step.base, merged)[0]
+            return self._slide(values, conditions, preview=True)[3][0]
+
+    def _slide(self, values: dict[str, float], conditions: dict[str, list[str] | tuple[str, ...]] | None,
+               preview: bool) -> tuple[_Step, dict[str, float], dict[str, tuple[str, ...]], Any]:
+        """The current step, the merged values and conditions, and the rendered (result, region)."""
+        chain = self._chain()
+        step = self._history[self._index]
+        merged = chain.check_values({**step.values, **values})
+        conds = step.conditions if conditions is None else {k: tuple(v) for k, v in conditions.items() if v}
+        return step, merged, conds, self._render(step.base, merged, chain, conditions=conds, preview=preview)
 
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
                         conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
@@ -428,14 +424,16 @@ class Session:
         return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions)))
 
     def _render(self, base: FaceState, values: dict[str, float], chain: AttributeChain, note: str = "",
-                conditions: dict[str, tuple[str, ...]] | None = None) -> tuple[EditResult, np.ndarray | None]:
-        """The base face with sliders applied, pasted back."""
+                conditions: dict[str, tuple[str, ...]] | None = None,
+                preview: bool = False) -> tuple[EditResult, np.ndarray | None]:
+        """The base face with sliders applied (quickly with ``preview``), pasted back."""
         if all(v == 0 for v in values.values()):
             if base is self._history[0].base:
                 first = self._history[0]
                 return first.result, first.region
             return self._paste(EditorOutput(base.crop, engine=chain.engine, device=chain.device), note, base, values)
-        out = chain.apply(base, values, conditions=conditions or {})
+        out = (chain.preview if preview else chain.apply)(base, values, conditions=conditions or {})
+        note = "; ".join(m for m in ("preview" if preview else "", note) if m)
         return self._paste(out, "; ".join(m for m in (note, out.message) if m), base, values)
 
     def protection(self, base: FaceState, values: dict[str, float]) -> np.ndarray | None:

@@ -444,15 +444,20 @@ class Generator(nn.Module):
         noise: Sequence[torch.Tensor | None] | None = None,  # explicit per-layer noise (overrides noise_mode)
     ) -> torch.Tensor:
         """W+ code → image [N, 3, size, size] (roughly in [-1, 1])."""
+        return self._synthesize(w_plus, self._checked_noise(w_plus, noise_mode, generator, noise))
+
+    def _checked_noise(self, w_plus: torch.Tensor, noise_mode: NoiseMode, generator: torch.Generator | None,
+                       noise: Sequence[torch.Tensor | None] | None) -> Sequence[torch.Tensor | None]:
+        """The per-layer noise of a synthesis call, after checking the W+ code's shape."""
         if w_plus.ndim != 3 or w_plus.shape[1:] != (self.n_latent, self.style_dim):
             raise InvalidArgumentError(
                 f"w_plus must have shape [N, {self.n_latent}, {self.style_dim}], got {tuple(w_plus.shape)}"
             )
         if noise is None:
-            noise = self._noise_for(noise_mode, w_plus.shape[0], generator)
-        elif len(noise) != self.num_layers:
+            return self._noise_for(noise_mode, w_plus.shape[0], generator)
+        if len(noise) != self.num_layers:
             raise InvalidArgumentError(f"noise must list {self.num_layers} maps, got {len(noise)}")
-        return self._synthesize(w_plus, noise)
+        return noise
 
     def synthesis_to(
         self,
@@ -472,15 +477,7 @@ class Generator(nn.Module):
         log_res = int(math.log2(resolution)) if resolution >= 4 else 0
         if resolution < 4 or 2**log_res != resolution or resolution > self.size:
             raise InvalidArgumentError(f"resolution must be a power of two in 4..{self.size}, got {resolution}")
-        if w_plus.ndim != 3 or w_plus.shape[1:] != (self.n_latent, self.style_dim):
-            raise InvalidArgumentError(
-                f"w_plus must have shape [N, {self.n_latent}, {self.style_dim}], got {tuple(w_plus.shape)}"
-            )
-        if noise is None:
-            noise = self._noise_for(noise_mode, w_plus.shape[0], generator)
-        elif len(noise) != self.num_layers:
-            raise InvalidArgumentError(f"noise must list {self.num_layers} maps, got {len(noise)}")
-        return self._synthesize(w_plus, noise, levels=log_res - 2)
+        return self._synthesize(w_plus, self._checked_noise(w_plus, noise_mode, generator, noise), levels=log_res - 2)
 
     def _synthesize(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None],
                     levels: int | None = None) -> torch.Tensor:
