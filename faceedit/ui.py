@@ -7,9 +7,9 @@ Blocks without launching it, so tests and ``app.py`` share one definition.
 * Per-user data (the :class:`Session`, the files offered for download) lives in ``gr.State`` and is
   freed by its ``delete_callback``; the only module-level objects are constants.
 * Every event that runs a model shares ``concurrency_id="gpu"`` and has an ``api_name``
-  (``/parse``, ``/choose_face``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/reset``, ``/undo``,
-  ``/redo``, ``/animate``, ``/entanglement``, ``/random``), so ``gradio_client`` scripts drive the
-  same code as the page.
+  (``/parse``, ``/choose_face``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/preview``, ``/reset``,
+  ``/undo``, ``/redo``, ``/animate``, ``/entanglement``, ``/random``, ``/batch``), so ``gradio_client``
+  scripts drive the same code as the page.
 * Backend errors (:class:`~faceedit.errors.FaceEditError`) become ``gr.Error`` with their own
   message; anything unexpected is logged and shown as a short apology, never a traceback.
 """
@@ -469,6 +469,15 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
 
     @_gpu
     @_user_errors
+    def preview(state: UserState | None, *values: float) -> tuple[str, str]:
+        """The close-up while a slider is dragged: a quick render, not added to the history."""
+        state = _require(state)
+        slots = slot_names(layout, state.session)
+        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
+        return state.before_crop, state.save_png(state.session.preview_attributes(chosen).crop, "preview")
+
+    @_gpu
+    @_user_errors
     def set_attributes(state: UserState | None, values: Any) -> tuple[Any, ...]:
         """Sliders by name (``{"smile": 1.5, "age": -1}``); the others keep their values."""
         state = _require(state)
@@ -515,7 +524,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "set_attributes": set_attributes, "layout": layout,
+            "set_attributes": set_attributes, "layout": layout, "preview": preview,
             "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
             "entanglement": entanglement}
 
@@ -638,7 +647,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                         gr.Examples(examples=[[str(ASSETS / "grace_hopper.jpg")], [str(ASSETS / "astronaut.png")]],
                                     inputs=[reference], label="Reference examples")
             with gr.Tab("Attributes", id="attributes"):
-                gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The edit runs when you let go.")
+                gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The close-up follows the slider with a "
+                            "quick preview while you drag; the full edit runs when you let go.")
                 sliders = []
                 for g, (group, count) in enumerate(h["layout"]):
                     with gr.Accordion(group[:1].upper() + group[1:], open=g == 0, elem_id=f"fe-group-{g}"):
@@ -697,9 +707,13 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     api_name=False, queue=False)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
         do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
+        # While dragging: previews (the newest pending one replaces older ones); on release the full render,
+        # which cancels a preview still queued or running.
+        preview = gr.on([s.input for s in sliders], h["preview"], [state, *sliders], [closeup], api_name="preview",
+                        show_progress="hidden", trigger_mode="always_last", **gpu)
         for slider in sliders:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
-                           else False, show_progress="minimal", trigger_mode="always_last", **gpu)
+                           else False, show_progress="minimal", trigger_mode="always_last", cancels=[preview], **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
         set_named.click(h["set_attributes"], [state, named], [*edited, *sliders], api_name="set_attributes", **gpu)
         dice.click(_roll_seed, None, seed, api_name=False, queue=False)

@@ -1,4 +1,4 @@
-"""The page's Batch tab and the occluder in the label overlay, through gradio_client (lite engine)."""
+"""The page's Batch tab, the slider preview and the occluder in the label overlay, through gradio_client (lite)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,19 @@ def test_the_overlay_hatches_a_hand_in_front_of_the_face(app_url, monkeypatch) -
     # Hatched (white stripes) with a magenta rim, not merely relabelled as background.
     white, rim = np.all(after == 255, -1) & differs, np.all(after == (255, 0, 255), -1)
     assert white.sum() > 500 and rim.sum() > 100 and not np.all(before == (255, 0, 255), -1).any()
+
+
+def test_preview_endpoint_shows_the_edit_without_adding_to_the_history(app_url) -> None:
+    from gradio_client import handle_file
+
+    client = _client(app_url)
+    out = client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    slots = out[5]["slots"]
+    values = [1.5 if name == "smile" else 0.0 for name in slots]
+    before, preview = client.predict(*values, api_name="/preview")
+    assert "preview-" in preview
+    changed = np.any(_rgb(before) != _rgb(preview), -1)
+    assert changed.sum() > 1000 and not changed[:100].any(), "the mouth moves, the hair line stays"
+    # Nothing to undo: the photo shown after undo is the original one.
+    undone = client.predict(api_name="/undo")
+    assert np.array_equal(_rgb(undone[1]), _rgb(str(ASTRONAUT)))
