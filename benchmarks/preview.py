@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="process CPU time per call instead of wall-clock (steadier on a shared machine; "
+                             "use with --threads 1)")
     args = parser.parse_args()
     import torch
     from skimage import data
@@ -86,9 +90,15 @@ def main() -> None:
     runs: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.repeats):  # interleaved: load changes hit every case alike
         for name, fn in cases.items():
-            runs[name] += timings(fn, 1)
+            if args.cpu_time:
+                start = time.process_time()
+                fn()
+                runs[name].append(time.process_time() - start)
+            else:
+                runs[name] += timings(fn, 1)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
-          f"load average {os.getloadavg()[0]:.1f}, median (min) of {args.repeats}, wall-clock")
+          f"load average {os.getloadavg()[0]:.1f}, median (min) of {args.repeats}, "
+          f"{'process CPU time' if args.cpu_time else 'wall-clock'}")
     print("| call | ms |\n|---|---|")
     for name, t in runs.items():
         print(f"| {name} | {1000 * statistics.median(t):.0f} ({1000 * min(t):.0f}) |")
