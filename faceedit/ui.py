@@ -693,7 +693,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
             build_batch_tab({"composer": composer, "engine": engine, "state": state, "photo_input": photo_input,
-                             "errors": _user_errors, "on_device": _gpu,
+                             "errors": _user_errors, "on_device": _gpu, "parse_values": parse_named_values,
                              "gpu": {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}})
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")

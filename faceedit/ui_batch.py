@@ -25,11 +25,8 @@ from faceedit.labels import COMPONENTS
 MODES: tuple[str, ...] = ("sliders", "swap")
 
 
-def batch_values(text: Any, session: Any, composer: Composer, engine: str | None) -> dict[str, float]:
-    """Slider values for the batch: ``text`` (JSON) when given, else the current session's non-zero sliders."""
-    from faceedit.ui import parse_named_values
-
-    values = parse_named_values(text) if text not in (None, "", {}) else {}
+def batch_values(values: dict[str, float], session: Any, composer: Composer, engine: str | None) -> dict[str, float]:
+    """Slider values for the batch: ``values`` when given, else the current session's non-zero sliders."""
     if not values and session is not None:
         values = {k: v for k, v in session.values.items() if v != 0}
     if not values:
@@ -38,7 +35,7 @@ def batch_values(text: Any, session: Any, composer: Composer, engine: str | None
     return composer.attributes(composer.engine_for("attributes", engine)).check_values(values)
 
 
-def run_batch_tab(files: list[str] | None, mode: str, values: Any, reference: str | None,
+def run_batch_tab(files: list[str] | None, mode: str, values: dict[str, float], reference: str | None,
                   components: list[str] | None, faces: str, session: Any, composer: Composer,
                   engine: str | None, progress: Any = None) -> tuple[str, str]:
     """The zip of results and the summary text (see the module docstring)."""
@@ -73,7 +70,8 @@ def build_batch_tab(ctx: dict[str, Any]) -> None:
 
     ``ctx``: ``composer`` and ``engine`` (the page's), ``state`` (the ``gr.State`` of the user's
     session), ``photo_input`` (the page's upload component factory), ``errors`` (its error wrapper),
-    ``gpu`` (its concurrency options), ``on_device`` (its ZeroGPU wrapper).
+    ``gpu`` (its concurrency options), ``on_device`` (its ZeroGPU wrapper), ``parse_values`` (slider values
+    from JSON text).
     """
     composer, engine, state = ctx["composer"], ctx["engine"], ctx["state"]
     with gr.Tab("Batch", id="batch"):
@@ -105,7 +103,8 @@ def build_batch_tab(ctx: dict[str, Any]) -> None:
     def handler(files: list[str] | None, mode: str, values: Any, reference: str | None, parts: list[str] | None,
                 faces: str, user: Any, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         session = getattr(user, "session", None)
-        return run_batch_tab(files, mode, values, reference, parts, faces, session, composer, engine, progress)
+        named = ctx["parse_values"](values) if values not in (None, "") else {}
+        return run_batch_tab(files, mode, named, reference, parts, faces, session, composer, engine, progress)
 
     run.click(handler, [files, mode, values, reference, parts, faces, state], [result, summary],
               api_name="batch", **ctx["gpu"])
