@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
 from faceedit.ui_batch import build_batch_tab
+from faceedit.ui_synth import build_synth_section
 
 log = logging.getLogger(__name__)
 
@@ -636,6 +638,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                         gr.HTML(legend_html(), label="Legend")
                         apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
                         found = gr.Markdown("", elem_id="fe-parse-notes")
+                synth = build_synth_section(composer, sys.modules[__name__])
             with gr.Tab("Swap components", id="swap"):
                 with gr.Row(equal_height=False):
                     reference = photo_input(label="Reference portrait",
@@ -711,6 +714,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         # which cancels a preview still queued or running.
         preview = gr.on([s.input for s in sliders], h["preview"], [state, *sliders], [closeup], api_name="preview",
                         show_progress="hidden", trigger_mode="always_last", **gpu)
+        synth.wire(state, canvas, edited, gpu)
         for slider in sliders:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", cancels=[preview], **gpu)
