@@ -109,3 +109,21 @@ def test_a_mask_edit_that_paints_the_glasses_may_change_them(nets, astronaut) ->
     kept = s2.edit_mask(other)
     assert np.any(kept.image != astronaut)
     assert np.array_equal(kept.image[glasses_px], astronaut[glasses_px])
+
+
+def test_the_lite_smile_keeps_a_hand_over_the_mouth(astronaut) -> None:
+    from faceedit.editors.composer import Composer
+    from faceedit.editors.lite import lite_editors
+
+    plain = Session.from_photo(astronaut, engine="lite", composer=Composer(lite_editors(), forced="lite"))
+    composer = Composer(lite_editors(), forced="lite")
+    composer.parse_detailed = lambda crop, engine="lite": _with_accessories(crop)  # type: ignore[method-assign]
+    s = Session.from_photo(astronaut, engine="lite", composer=composer)
+    hand, hand_px = s.occluder, _in_photo(s, s.occluder)
+    moved = plain.set_attributes({"smile": 2.0})
+    assert np.any(moved.crop[hand] != plain.crop[hand]), "the smile moves the mouth corner under the hand"
+    r = s.set_attributes({"smile": 2.0})
+    assert np.array_equal(r.crop[hand], s.crop[hand]) and np.array_equal(r.image[hand_px], astronaut[hand_px])
+    assert np.any(r.crop != s.crop)
+    p = s.preview_attributes({"smile": 2.0})  # the preview keeps it too
+    assert np.array_equal(p.image[hand_px], astronaut[hand_px])
