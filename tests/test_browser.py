@@ -86,6 +86,10 @@ def test_upload_paint_apply_and_slide(page):
     page.wait_for_function(f"({AFTER_SRC})() !== null")
     badge = page.locator("#fe-badge").inner_text()
     assert "lite engine" in badge and "cpu" in badge
+    # Under the legend: what the parser found or could not see, per accessory and for hands.
+    page.wait_for_function("(document.querySelector('#fe-parse-notes') || {}).innerText?.includes('hands')")
+    notes = page.locator("#fe-parse-notes").inner_text()
+    assert "glasses" in notes and "no hand found" in notes, notes
     _shot(page, "1-uploaded")
 
     # Pick the hair colour from the fixed palette and paint a stroke across the forehead (skin).
