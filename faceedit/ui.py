@@ -97,6 +97,7 @@ class UserState:
     face_index: int = 0
     before: str = ""  # the original photo as written for the page
     before_crop: str = ""  # the original aligned crop as written for the page
+    preview: str = ""  # the last slider preview written (replaced by the next one: a drag writes many)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
@@ -476,7 +477,11 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = _require(state)
         slots = slot_names(layout, state.session)
         chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
-        return state.before_crop, state.save_png(state.session.preview_attributes(chosen).crop, "preview")
+        path = state.save_png(state.session.preview_attributes(chosen).crop, "preview")
+        if state.preview:  # gradio serves its own copy of each output file
+            Path(state.preview).unlink(missing_ok=True)
+        state.preview = path
+        return state.before_crop, path
 
     @_gpu
     @_user_errors
