@@ -45,7 +45,8 @@ from faceedit.session import Session
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-#: Largest upload gradio accepts (the backend then applies its own pixel and side limits).
+#: Largest photo upload (checked per photo; the app-wide gradio limit is the Models tab's checkpoint limit),
+#: then the backend applies its own pixel and side limits.
 MAX_FILE_SIZE = "25mb"
 #: Slider range of every attribute (units of the direction's own scale).
 SLIDER_LIMIT = 3.0
@@ -167,6 +168,7 @@ def photo_input(**kwargs: Any) -> gr.Image:
 
     def preprocess(payload: Any) -> str | None:
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            check_photo_bytes(str(payload.path))
             return str(payload.path)
         return default(payload)
 
@@ -538,7 +540,10 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
 
 def launch_kwargs() -> dict[str, Any]:
     """Options ``app.py`` and the tests pass to ``demo.launch`` (gradio 6 takes theme and CSS there)."""
-    return {"theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE}
+    from faceedit.ui_models import CHECKPOINT_UPLOAD_LIMIT
+
+    # gradio has one upload limit per app: the Models tab's checkpoints; photos are held to MAX_FILE_SIZE here
+    return {"theme": THEME, "css": CSS, "max_file_size": CHECKPOINT_UPLOAD_LIMIT}
 
 
 def build_demo(engine: str | None = None, composer: Composer | None = None) -> gr.Blocks:
@@ -547,7 +552,9 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
     ``composer``: the editors every session of this process uses (default: built once here from the
     weights registry, reading ``FACEEDIT_ENGINE``).
     """
-    composer = composer if composer is not None else Composer.from_registry()
+    from faceedit.ui_models import build_models_tab, live_composer
+
+    composer = live_composer(composer)  # rebuilt when the Models tab (or FACEEDIT_MODELS) installs weights
     h = make_handlers(engine, composer)
     with gr.Blocks(title="faceedit: portrait editing") as demo:
         state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=free_state)
@@ -657,6 +664,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
+            build_models_tab(composer, status)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -680,3 +688,14 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         redo.click(h["redo"], [state], [*edited, *sliders], api_name="redo", **gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def check_photo_bytes(path: str) -> None:
+    """Refuse a photo upload over :data:`MAX_FILE_SIZE` (the app's own limit is the larger checkpoint one)."""
+    from gradio.utils import _parse_file_size
+
+    limit = _parse_file_size(MAX_FILE_SIZE) or 0
+    size = os.path.getsize(path)
+    if size > limit:
+        raise gr.Error(f"The photo is {size / 1e6:.1f} MB; photos may be at most {MAX_FILE_SIZE.upper()}. "
+                       "Please upload a smaller file.", title="Image too large")
