@@ -95,6 +95,8 @@ def sliders_rows(server: HubServer, bisenet: bytes | None = None, e4e: bytes | N
         rows.append(row)
     for name in ("e4e.direction.smile", "e4e.direction.age", "e4e.direction.pose", "ganspace.ffhq_pca"):
         row = tw.real_entry(name)
+        if "layers" in row:  # the synthetic generator has 8 W+ rows, not 18
+            row["layers"] = [0, 2 * int(math.log2(E4E_SIZE)) - 2]
         in_repo = "editings/" + row["url"].split("/editings/", 1)[1]
         server.raw[row["url"][len(tw.RAW):]] = (DATA / "public-weights" / "omertov_encoder4editing" / in_repo).read_bytes()
         rows.append(row)

@@ -152,7 +152,7 @@ def test_download_the_sliders_preset_then_a_slider_runs_on_the_gan_engine(panel_
     assert after.shape == before.shape and np.abs(after.astype(int) - before).max() > 0
     # and a photo opened now starts on the GAN engine
     fresh = client.predict(handle_file(str(HOPPER)), api_name="/parse")
-    assert fresh[5]["engine"] == "gan" and "smile" in fresh[5]["attributes"]
+    assert fresh[5]["engine"] == "gan+lite" and "smile" in fresh[5]["attributes"]  # sliders GAN, mask and swap lite
 
 
 def _free_port() -> int:
@@ -195,7 +195,7 @@ def test_a_space_started_with_faceedit_models_ends_up_serving_gan_results(tmp_pa
         assert "GAN" in line.split("sliders:")[1].split("</b>")[0], (line, (tmp_path / "app.log").read_text()[-3000:])
         assert any(r[1] == "/e4e.ffhq_encode" or "e4e_ffhq_encode" in r[1] for r in server.requests)
         opened = client.predict(handle_file(str(HOPPER)), api_name="/parse")
-        assert opened[5]["engine"] == "gan"
+        assert opened[5]["engine"] == "gan+lite"
         result = client.predict({"smile": 1.5}, api_name="/set_attributes")
         assert "GAN engine" in result[2], result[2]
         sha = hashlib.sha256(pf.e4e_bytes()).hexdigest()
