@@ -83,7 +83,10 @@ class LiveComposer:
             self._ready.notify_all()
 
     def took_in(self, names: tuple[str, ...] | list[str], timeout: float = 0.0) -> bool:
-        """Whether a rebuild after the installation of ``names`` has finished (waiting up to ``timeout`` s)."""
+        """Whether a rebuild after the installation of ``names`` has finished (waiting up to ``timeout`` s);
+        always True for a holder that never rebuilds."""
+        if self._factory is None:
+            return True
         with self._ready:
             return self._ready.wait_for(lambda: set(names) <= self._seen, timeout=timeout)
 

@@ -9,7 +9,7 @@ composer is rebuilt and every session's next operation uses it, no restart).
 Endpoints (``gradio_client``): ``/models_download`` (a preset key or title, a registry name or glob, or
 ``family:<name>``), ``/models_progress`` (the timer's poll), ``/models_cancel``, ``/models_import`` (an upload,
 optionally the registry name it is for).  Progress is polled by a ``gr.Timer`` while a job of this tab runs;
-jobs belong to the process, so a reloaded page can still cancel or watch them via the target's Download.
+opening the tab shows the process's jobs (e.g. ``FACEEDIT_MODELS`` downloads at start-up) when this page started none.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def build_models_tab(composer: LiveComposer, status: Any = None, manager: Downlo
 
     manager = manager or default_manager()
     presets, families = tables()
-    with gr.Tab("Models", id="models"):
+    with gr.Tab("Models", id="models") as tab:
         gr.Markdown(
             "The **lite engine** needs no download. The **GAN engine** runs on published checkpoints: download "
             "a preset (or one model family) here; each file's sha256 is checked, an interrupted download resumes "
@@ -189,7 +189,8 @@ def build_models_tab(composer: LiveComposer, status: Any = None, manager: Downlo
 
     @_user_errors
     def poll(ids: list[int] | None) -> tuple[Any, ...]:
-        snaps = [manager.snapshot(j) for j in ids or []]
+        """This page's jobs; without any, the process's (e.g. FACEEDIT_MODELS downloads at start-up)."""
+        snaps = [manager.snapshot(j) for j in ids] if ids else manager.jobs()
         return outputs(snaps, False)
 
     @_user_errors
@@ -219,6 +220,7 @@ def build_models_tab(composer: LiveComposer, status: Any = None, manager: Downlo
         view.append(gr.State(None))
     download.click(start, [target], [jobs, *view], api_name="models_download", concurrency_limit=None)
     timer.tick(poll, [jobs], view, api_name="models_progress", show_progress="hidden", concurrency_limit=None)
+    tab.select(poll, [jobs], view, api_name=False, show_progress="hidden", concurrency_limit=None)
     cancel.click(stop, [jobs], view, api_name="models_cancel", concurrency_limit=None)
     do_import.click(imported, [upload, entry], [message, engines, preset_table, family_table],
                     api_name="models_import", concurrency_limit=None)
