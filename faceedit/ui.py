@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -93,6 +94,7 @@ class UserState:
     session: Session | None  # None once freed
     photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
+    slots: list[str | None] = field(default_factory=list)  # the slider names the page shows, slot by slot
     before: str = ""  # the original photo as written for the page
     before_crop: str = ""  # the original aligned crop as written for the page
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
@@ -289,10 +291,13 @@ def _slider_updates(slots: list[str | None], values: dict[str, float] | None = N
     return updates
 
 
-def _session_sliders(session: Session, layout: list[tuple[str, int]]) -> list[Any]:
-    """Slider updates showing the session's attributes in their groups, with ranges and current values."""
+def _session_sliders(state: UserState, layout: list[tuple[str, int]]) -> list[Any]:
+    """Slider updates showing the session's attributes in their groups, with ranges and current values
+    (the names shown are kept in ``state.slots``)."""
+    session = state.session
     names = list(session.attribute_names())
-    return _slider_updates(slot_names(layout, session), session.values,
+    state.slots = slot_names(layout, session)
+    return _slider_updates(state.slots, session.values,
                            {n: tuple(session.attribute_range(n)) for n in names})
 
 
@@ -369,7 +374,7 @@ def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tup
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=[n for n in names if not n.endswith(" (L2M)")], value=[]),  # L2M: no vector to keep
-        *_session_sliders(session, layout),
+        *_session_sliders(state, layout),
         (state.before_crop, state.before_crop),
     )
 
@@ -441,8 +446,10 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def attributes(state: UserState | None, *values: float) -> tuple[Any, ...]:
         state = _require(state)
-        slots = slot_names(layout, state.session)
-        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
+        # the names the page shows (after an engine switch-over the session's may differ until they are shown)
+        slots = state.slots or slot_names(layout, state.session)
+        known = set(state.session.attribute_names())
+        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None and name in known}
         return _result_outputs(state, state.session.set_attributes(chosen), "attributes")
 
     @_gpu
@@ -451,7 +458,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         """Sliders by name (``{"smile": 1.5, "age": -1}``); the others keep their values."""
         state = _require(state)
         result = state.session.set_attributes(parse_named_values(values))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -459,7 +466,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -485,12 +492,12 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state, layout))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
             "set_attributes": set_attributes, "layout": layout,
@@ -507,8 +514,8 @@ def random_faces_note() -> str:
     """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
     name = GENERATOR
     return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
-            f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
-            "and restart the app.")
+            f"which cannot draw new faces.** Download the *random faces* preset in the Models tab (no restart "
+            f"needed), or run `python -m faceedit weights fetch {name}` and restart the app.")
 
 
 def _roll_seed() -> int:
@@ -664,7 +671,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     mix_seed = gr.Number(label="Second seed", value=7, precision=0, minimum=0)
                 draw = gr.Button("Draw this face and edit it", variant="primary", interactive=can_draw,
                                  elem_id="fe-draw")
-            build_models_tab(composer, status)
+            build_models_tab(composer, sys.modules[__name__], status, draw)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 

@@ -123,12 +123,18 @@ def _settle(manager: DownloadManager, job: int) -> JobSnapshot:
 # --------------------------------------------------------------------------- the tab
 
 
-def build_models_tab(composer: LiveComposer, status: Any = None, manager: DownloadManager | None = None) -> None:
-    """The Models tab (call inside ``gr.Tabs``). ``status``: the page's engine badge, told when new models
-    are in use; ``manager``: the download manager (default: the process's)."""
-    from faceedit.device import describe_device
-    from faceedit.ui import _user_errors, badge
+def build_models_tab(composer: LiveComposer, page: Any, status: Any = None, draw: Any = None,
+                     manager: DownloadManager | None = None) -> None:
+    """The Models tab (call inside ``gr.Tabs``).
 
+    ``page``: the page module (:mod:`faceedit.ui`, passed in so that this module does not import it back):
+    its ``badge`` and ``_user_errors``; ``status``: the page's engine badge, told when new models are in use;
+    ``draw``: the Random face tab's button, enabled once the generator is in; ``manager``: the download
+    manager (default: the process's).
+    """
+    from faceedit.device import describe_device
+
+    _user_errors, badge = page._user_errors, page.badge
     manager = manager or default_manager()
     presets, families = tables()
     with gr.Tab("Models", id="models") as tab:
@@ -175,8 +181,9 @@ def build_models_tab(composer: LiveComposer, status: Any = None, manager: Downlo
             kind = "gan" if composer.can("attributes", "gan") else "lite"
             note = badge(kind, describe_device(), "New models installed: the next edit uses them.")
         tabs = tables() if refresh else (gr.skip(), gr.skip())
+        drawing = gr.update(interactive=composer.can("random", "gan")) if refresh and ready else gr.skip()
         return (progress_html(snaps), message_markdown(snaps, composer), engine_line(composer), *tabs,
-                gr.Timer(active=not (refresh and ready)), note)
+                gr.Timer(active=not (refresh and ready)), note, drawing)
 
     @_user_errors
     def start(choice: str | None) -> tuple[Any, ...]:
@@ -213,11 +220,8 @@ def build_models_tab(composer: LiveComposer, status: Any = None, manager: Downlo
         note += f"\n\n{composer.error}" if composer.error else " The next edit uses it (no restart)."
         return (note, engine_line(composer), *tables())
 
-    view = [progress, message, engines, preset_table, family_table, timer]
-    if status is not None:
-        view.append(status)
-    else:
-        view.append(gr.State(None))
+    view = [progress, message, engines, preset_table, family_table, timer,
+            status if status is not None else gr.State(None), draw if draw is not None else gr.State(None)]
     download.click(start, [target], [jobs, *view], api_name="models_download", concurrency_limit=None)
     timer.tick(poll, [jobs], view, api_name="models_progress", show_progress="hidden", concurrency_limit=None)
     tab.select(poll, [jobs], view, api_name=False, show_progress="hidden", concurrency_limit=None)

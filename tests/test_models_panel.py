@@ -144,12 +144,18 @@ def test_download_the_sliders_preset_then_a_slider_runs_on_the_gan_engine(panel_
     assert any(r[0] == "sliders" and r[1].startswith("installed, verified") for r in rows), rows
     for name in ("bisenet.celebamask_hq", "e4e.ffhq_encode", "e4e.direction.smile"):
         assert any(name in str(p) for p in _files(cache)), name
-    # the session opened before the download: its next slider runs on the GAN engine, in the same app
-    result = client.predict({"smile": 1.5}, api_name="/set_attributes")
+    # the session opened before the download: its next slider (the page's "smile" slot, as the page showed it
+    # on the lite engine) runs on the GAN engine, in the same app
+    slots = opened[5]["slots"]
+    values = [0.0] * len(slots)
+    values[slots.index("smile")] = 1.5
+    result = client.predict(*values, api_name="/attributes")
     assert "GAN engine" in result[2], result[2]
     before = _rgb(str(HOPPER))
     after = _rgb(result[0][1])
     assert after.shape == before.shape and np.abs(after.astype(int) - before).max() > 0
+    named = client.predict({"smile": -1.5}, api_name="/set_attributes")  # the sliders now shown are the GAN ones
+    assert "GAN engine" in named[2] and not np.array_equal(_rgb(named[0][1]), after)
     # and a photo opened now starts on the GAN engine
     fresh = client.predict(handle_file(str(HOPPER)), api_name="/parse")
     assert fresh[5]["engine"] == "gan+lite" and "smile" in fresh[5]["attributes"]  # sliders GAN, mask and swap lite
