@@ -25,6 +25,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
 CORRUPT = "corrupt.file"
+SLOW = np.random.default_rng(8).bytes(3_000_000)
+MANUAL = b"a checkpoint from Google Drive" * 1000
 
 
 def _client(url: str):
@@ -52,6 +54,10 @@ def _serve(tmp: Path) -> tuple[HubServer, dict[str, str]]:
     bad[1234] ^= 0xFF
     server.add("org/repo", "corrupt.pt", bytes(bad))
     rows.append(tw.blob_entry(CORRUPT, good, filename="corrupt.pt"))
+    server.add("org/repo", "slow.pt", SLOW)
+    rows.append(tw.blob_entry("slow.file", SLOW, filename="slow.pt"))
+    rows.append(tw.blob_entry("manual.file", MANUAL, repo_id=None, revision=None, filename="manual.pt",
+                              source_url="https://drive.google.com/file/d/abc"))
     manifest = tw.write_manifest(tmp / "manifest.toml", rows)
     manifest.write_text(manifest.read_text() + "\n" + pf.PRESETS)
     env = {"HF_ENDPOINT": url, "FACEEDIT_WEIGHTS_DIR": str(tmp / "cache"), "FACEEDIT_MANIFEST": str(manifest),
@@ -159,6 +165,57 @@ def test_download_the_sliders_preset_then_a_slider_runs_on_the_gan_engine(panel_
     # and a photo opened now starts on the GAN engine
     fresh = client.predict(handle_file(str(HOPPER)), api_name="/parse")
     assert fresh[5]["engine"] == "gan+lite" and "smile" in fresh[5]["attributes"]  # sliders GAN, mask and swap lite
+
+
+def test_cancel_then_download_again_resumes(panel_app) -> None:
+    url, server, cache, _ = panel_app
+    client = _client(url)
+    server.delay = 0.03  # ~1.4 s for the file
+    out = client.predict("family:slow", api_name="/models_download")
+    deadline = time.monotonic() + 30
+    while ("fe-job-running" not in out[0] or " 0 B of" in out[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out = client.predict(api_name="/models_progress")
+    time.sleep(0.3)
+    cancelled = client.predict(api_name="/models_cancel")
+    assert "cancelled" in cancelled[1] and "press Download again to resume" in cancelled[1], cancelled[1]
+    server.delay = 0.0
+    server.requests.clear()
+    out = client.predict("family:slow", api_name="/models_download")
+    while "slow.*: done" not in out[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out = client.predict(api_name="/models_progress")
+    assert "slow.*: done" in out[1] and "1 file installed" in out[1], out[1]
+    ranges = [r[2] for r in server.requests if r[0] == "GET" and r[1].endswith("slow.pt")]
+    assert ranges and ranges[-1] is not None and int(ranges[-1][6:].split("-")[0]) > 0, ranges  # resumed
+    from faceedit import weights
+
+    assert weights.local_path("slow.file").read_bytes() == SLOW
+
+
+def test_a_drive_only_file_is_imported_through_the_upload_field(panel_app, tmp_path: Path, monkeypatch) -> None:
+    """Wrong bytes are refused readably; the right file is installed, and the rebuild it causes loads no model
+    that is already loaded."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from faceedit.models import psp
+
+    url, server, cache, _ = panel_app
+    client = _client(url)
+    out = client.predict("family:manual", api_name="/models_download")
+    assert "import by hand" in out[1] and "drive.google.com/file/d/abc" in out[1], out[1]
+    loads = []
+    real = psp.load_e4e
+    monkeypatch.setattr(psp, "load_e4e", lambda *a, **k: loads.append(1) or real(*a, **k))
+    wrong = tmp_path / "manual.pt"
+    wrong.write_bytes(b"x" * len(MANUAL))
+    with pytest.raises(AppError, match="checksum mismatch"):
+        client.predict(handle_file(str(wrong)), "", api_name="/models_import")
+    wrong.write_bytes(MANUAL)
+    note = client.predict(handle_file(str(wrong)), "manual.file", api_name="/models_import")[0]
+    assert "manual.file imported and verified" in note and "next edit uses it" in note, note
+    assert loads == []  # the composer was rebuilt around the e4e already loaded
 
 
 def _free_port() -> int:
