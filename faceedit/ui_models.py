@@ -37,6 +37,8 @@ SETTLE_SECONDS = 1.5
 ENGINE_OPERATIONS = {"attributes": "sliders", "mask_edit": "mask painting", "swap": "component swap",
                      "random": "random faces"}
 FAMILY_PREFIX = "family:"
+#: Widths of the tables' columns (preset / model, state, download, unlocks, licence).
+COLUMN_WIDTHS = ["13%", "14%", "13%", "32%", "28%"]
 
 
 # --------------------------------------------------------------------------- views
@@ -145,10 +147,10 @@ def build_models_tab(composer: LiveComposer, page: Any, status: Any = None, draw
             "rows marked NON-COMMERCIAL may not be used commercially.")
         engines = gr.HTML(engine_line(composer), elem_id="fe-models-engines")
         preset_table = gr.Dataframe(presets, headers=list(catalogue.PANEL_COLUMNS), label="Presets",
-                                    interactive=False, wrap=True, elem_id="fe-models-presets")
+                                    interactive=False, wrap=True, column_widths=COLUMN_WIDTHS, elem_id="fe-models-presets")
         with gr.Accordion("Model families (every file of the manifest, grouped)", open=False):
             family_table = gr.Dataframe(families, headers=list(catalogue.PANEL_COLUMNS), label="Model families",
-                                        interactive=False, wrap=True, elem_id="fe-models-families")
+                                        interactive=False, wrap=True, column_widths=COLUMN_WIDTHS, elem_id="fe-models-families")
         with gr.Row(equal_height=True):
             choices = target_choices()
             target = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Download",

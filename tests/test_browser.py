@@ -151,4 +151,4 @@ def test_models_tab_shows_the_presets_table(page):
     assert "sliders" in text and "random faces" in text and "NON-COMMERCIAL" in text, text[:500]
     assert page.locator("#fe-models-download").is_visible() and page.locator("#fe-models-cancel").is_visible()
     assert "Engine now:" in page.locator("#fe-models-engines").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "models-tab.png"))
+    page.screenshot(path=str(ARTIFACTS / "models-tab.png"), full_page=True)

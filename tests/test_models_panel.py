@@ -58,6 +58,10 @@ def _serve(tmp: Path) -> tuple[HubServer, dict[str, str]]:
     rows.append(tw.blob_entry("slow.file", SLOW, filename="slow.pt"))
     rows.append(tw.blob_entry("manual.file", MANUAL, repo_id=None, revision=None, filename="manual.pt",
                               source_url="https://drive.google.com/file/d/abc"))
+    server.add("org/gated", "g.pt", b"secret")
+    server.gated["org/gated"] = 401
+    rows.append(tw.blob_entry("gated.file", b"secret", repo_id="org/gated", filename="g.pt"))
+    rows.append(tw.blob_entry("missing.file", b"gone", filename="absent.pt"))
     manifest = tw.write_manifest(tmp / "manifest.toml", rows)
     manifest.write_text(manifest.read_text() + "\n" + pf.PRESETS)
     env = {"HF_ENDPOINT": url, "FACEEDIT_WEIGHTS_DIR": str(tmp / "cache"), "FACEEDIT_MANIFEST": str(manifest),
@@ -165,6 +169,22 @@ def test_download_the_sliders_preset_then_a_slider_runs_on_the_gan_engine(panel_
     # and a photo opened now starts on the GAN engine
     fresh = client.predict(handle_file(str(HOPPER)), api_name="/parse")
     assert fresh[5]["engine"] == "gan+lite" and "smile" in fresh[5]["attributes"]  # sliders GAN, mask and swap lite
+
+
+@pytest.mark.parametrize("family,expected", [
+    ("gated", ["org/gated is a gated repository on the Hub (HTTP 401)", "HF_TOKEN", "https://huggingface.co/org/gated"]),
+    ("missing", ["org/repo@main:absent.pt was not found (HTTP 404)"]),
+])
+def test_a_gated_or_missing_file_reads_plainly(panel_app, family: str, expected: list[str]) -> None:
+    url, server, cache, _ = panel_app
+    client = _client(url)
+    message = client.predict(f"family:{family}", api_name="/models_download")[1]
+    deadline = time.monotonic() + 20
+    while ": failed" not in message and time.monotonic() < deadline:
+        time.sleep(0.1)
+        message = client.predict(api_name="/models_progress")[1]
+    assert all(e in message for e in expected), message
+    assert "Traceback" not in message and [p for p in _files(cache) if family in str(p)] == []
 
 
 def test_cancel_then_download_again_resumes(panel_app) -> None:
