@@ -7,6 +7,10 @@ composer from the registry in the background thread that installed them and swap
 one keeps serving until then.  Models are not reloaded: :func:`faceedit.weights.load_model` keeps every network
 loaded once per process, so the new composer shares the old one's networks and loads only the new files.
 
+Nothing else needs clearing: the manifest and preset tables are cached per file modification time,
+:func:`faceedit.weights.local_path` looks at the disk on every call (its hash records are keyed by size and
+mtime), and the loaded networks are meant to stay.
+
 Sessions compare :attr:`LiveComposer.generation` with the one they were opened under and re-resolve their engine
 per operation when it moved (:meth:`faceedit.session.Session._engine`): the next operation of every session,
 including those opened on the lite engine, runs on the GAN editors once their weights are present.
