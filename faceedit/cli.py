@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "faceedit.commands.edit",
     "faceedit.commands.swap",
     "faceedit.commands.random",
+    "faceedit.commands.synth",
     "faceedit.commands.weights",
     "faceedit.commands.directions",
 )

@@ -42,6 +42,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
+from faceedit.ui_synth import build_synth_section
 
 log = logging.getLogger(__name__)
 
@@ -616,6 +617,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     with gr.Column(scale=1, min_width=220):
                         gr.HTML(legend_html(), label="Legend")
                         apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
+                synth = build_synth_section(composer, sys.modules[__name__])
             with gr.Tab("Swap components", id="swap"):
                 with gr.Row(equal_height=False):
                     reference = photo_input(label="Reference portrait",
@@ -682,6 +684,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
         do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
+        synth.wire(state, canvas, edited, gpu)
         for slider in sliders:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
                            else False, show_progress="minimal", trigger_mode="always_last", **gpu)

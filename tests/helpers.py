@@ -52,6 +52,7 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
     from faceedit.editors.random_face import RandomFaces
     from faceedit.editors.reencode import ReencodeSwap
     from faceedit.editors.seg2face import Seg2FaceMaskEdit
+    from faceedit.editors.synthesise import GuRandomEmbedding, Seg2FaceMultiModal
 
     runtime = GanRuntime(device="cpu")
     style = StyleSpace(runtime, generator, encoder) if generator is not None else None
@@ -70,6 +71,10 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
         editors.append(ReencodeSwap(style))
     if style is not None:
         editors.append(RandomFaces(style))
+    if mask_guided is not None:
+        editors.append(GuRandomEmbedding(mask_guided, runtime))
+    if style is not None and seg2face is not None:
+        editors.append(Seg2FaceMultiModal(seg2face, getattr(seg2face, "decoder", None) or generator, runtime))
     return Composer(editors + (lite_editors() if lite else []), parser=parser, forced=forced)
 
 # --- parity tolerances from the float32-vs-float64 error (tests/measure_parity_error.py) ---------------

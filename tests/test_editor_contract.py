@@ -132,6 +132,21 @@ def test_every_editor_keeps_the_contract(cls, composer, faces) -> None:
         with pytest.raises(FaceEditError, match="seed"):
             editor.sample(-1)
 
+    elif editor.operation == "synthesise":
+        assert editor.accepts(model=editor.key) and not editor.accepts(model="no such model")
+        faces = editor.variations(face.labels, 3, 2, "generated")
+        assert [f.shape for f in faces] == [face.crop.shape] * 2 and faces[0].dtype == np.uint8
+        assert np.array_equal(faces[1], editor.variations(face.labels, 4, 1, "generated")[0]), "face k is seed + k"
+        out = editor.edit(_fresh(face), seed=3, background="photo")
+        assert out.labels is not None and np.array_equal(out.labels, face.labels)
+        _confined(out.crop, face, out.region, face.labels != INDEX["background"])
+        with pytest.raises(InvalidArgumentError, match="must match the aligned crop"):
+            editor.edit(_fresh(face), labels=face.labels[:128, :128])
+        with pytest.raises(InvalidArgumentError, match="no face"):
+            editor.edit(_fresh(face), labels=np.zeros_like(face.labels))
+        with pytest.raises(InvalidArgumentError, match="0..18"):
+            editor.edit(_fresh(face), labels=np.full_like(face.labels, 40))
+
     else:  # a new operation must bring its own contract here
         pytest.fail(f"no contract for operation {editor.operation!r}")
 

@@ -33,6 +33,7 @@ from faceedit.editors.mask_guided import MaskGuidedMaskEdit, MaskGuidedSwap
 from faceedit.editors.random_face import RandomFaces
 from faceedit.editors.reencode import ReencodeSwap
 from faceedit.editors.seg2face import Seg2FaceMaskEdit
+from faceedit.editors.synthesise import GuRandomEmbedding, Seg2FaceMultiModal
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError, WeightsMissingError
 from faceedit.labels import check_label_map
 
@@ -45,6 +46,8 @@ EDITORS: list[type[Editor]] = [
     MaskGuidedSwap,
     ReencodeSwap,
     RandomFaces,
+    GuRandomEmbedding,
+    Seg2FaceMultiModal,
     LiteSliders,
     LiteMaskEdit,
     LiteSwap,
