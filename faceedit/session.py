@@ -126,6 +126,21 @@ def _parse_detailed(crop: np.ndarray) -> Any:
     return LandmarkParser().parse_detailed(crop)
 
 
+def _resolve_engines(composer: Composer, engine: str | None) -> tuple[dict[str, str], dict[str, WeightsMissingError]]:
+    """Per photo operation, the engine ``composer`` serves it with (``engine`` forces one); a forced GAN engine
+    without weights for an operation other than the sliders fails when that operation is used."""
+    engines: dict[str, str] = {}
+    missing: dict[str, WeightsMissingError] = {}
+    for op in PHOTO_OPERATIONS:
+        try:
+            engines[op] = composer.engine_for(op, engine)
+        except WeightsMissingError as err:
+            if op == "attributes":
+                raise
+            engines[op], missing[op] = "gan", err
+    return engines, missing
+
+
 class Session:
     """An editing session on one face of one photo (see the module docstring)."""
 
@@ -136,6 +151,8 @@ class Session:
         self.composer = composer
         self.engines: dict[str, str] = dict(engines)  # operation -> engine name
         self._missing: dict[str, WeightsMissingError] = {}  # operations the forced engine has no weights for
+        self._requested: str | None = None  # the engine asked for at opening (None: from the weights present)
+        self._generation = getattr(composer, "generation", 0)  # a LiveComposer's swaps (faceedit.live_composer)
         self._lock = threading.RLock()
         first = self.engines["attributes"]
         initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first,
@@ -161,21 +178,13 @@ class Session:
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
         composer = composer if composer is not None else Composer.from_registry()
-        engines: dict[str, str] = {}
-        missing: dict[str, WeightsMissingError] = {}
-        for op in PHOTO_OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
-            try:
-                engines[op] = composer.engine_for(op, engine)
-            except WeightsMissingError as err:
-                if op == "attributes":
-                    raise
-                engines[op], missing[op] = "gan", err
+        engines, missing = _resolve_engines(composer, engine)
         # BiSeNet when any operation uses the GAN weights, else the landmark parser.
         kind = "gan" if "gan" in engines.values() else "lite"
         photo = prepare_photo(image, face_index=face_index, size=size,
                               parse=lambda c: composer.parse_detailed(c, kind))
         session = cls(photo, engines, composer)
-        session._missing = missing
+        session._missing, session._requested = missing, engine
         session._chain().prepare(photo.face)
         return session
 
@@ -209,6 +218,7 @@ class Session:
         engines["attributes"] = "gan"
         session = cls(_Photo(image, None, face, 1), engines, composer)
         session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
+        session._requested = engine
         return session
 
     # ------------------------------------------------------------------ state
@@ -249,11 +259,25 @@ class Session:
     @property
     def engine_name(self) -> str:
         """``lite`` or ``gan`` when one engine serves everything, else e.g. ``gan+lite``."""
+        self._follow_composer()
         names = sorted(set(self.engines.values()))
         return names[0] if len(names) == 1 else "+".join(sorted(names, key=["gan", "lite"].index))
 
+    def _follow_composer(self) -> None:
+        """After the composer was swapped for one with new weights (a download in the running app), pick each
+        operation's engine again, so the next operation runs on the editors installed since the opening."""
+        generation = getattr(self.composer, "generation", 0)
+        if generation == self._generation:
+            return
+        with self._lock:
+            engines, missing = _resolve_engines(self.composer, self._requested)
+            if self.seed is not None:  # a generated face keeps its W+ sliders
+                engines["attributes"] = "gan"
+            self.engines, self._missing, self._generation = engines, missing, generation
+
     def _engine(self, operation: str) -> str:
         """The engine serving ``operation`` (the forced engine's missing weights are reported here)."""
+        self._follow_composer()
         if operation in self._missing:
             raise self._missing[operation]
         return self.engines[operation]

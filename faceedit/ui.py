@@ -49,7 +49,8 @@ from faceedit.ui_synth import build_synth_section
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-#: Largest upload gradio accepts (the backend then applies its own pixel and side limits).
+#: Largest photo upload (checked per photo; the app-wide gradio limit is the Models tab's checkpoint limit),
+#: then the backend applies its own pixel and side limits.
 MAX_FILE_SIZE = "25mb"
 #: Slider range of every attribute (units of the direction's own scale).
 SLIDER_LIMIT = 3.0
@@ -96,6 +97,7 @@ class UserState:
     session: Session | None  # None once freed
     photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
+    slots: list[str | None] = field(default_factory=list)  # the slider names the page shows, slot by slot
     before: str = ""  # the original photo as written for the page
     before_crop: str = ""  # the original aligned crop as written for the page
     preview: str = ""  # the last slider preview written (replaced by the next one: a drag writes many)
@@ -172,6 +174,7 @@ def photo_input(**kwargs: Any) -> gr.Image:
 
     def preprocess(payload: Any) -> str | None:
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            check_photo_bytes(str(payload.path))
             return str(payload.path)
         return default(payload)
 
@@ -314,10 +317,13 @@ def _slider_updates(slots: list[str | None], values: dict[str, float] | None = N
     return updates
 
 
-def _session_sliders(session: Session, layout: list[tuple[str, int]]) -> list[Any]:
-    """Slider updates showing the session's attributes in their groups, with ranges and current values."""
+def _session_sliders(state: UserState, layout: list[tuple[str, int]]) -> list[Any]:
+    """Slider updates showing the session's attributes in their groups, with ranges and current values
+    (the names shown are kept in ``state.slots``)."""
+    session = state.session
     names = list(session.attribute_names())
-    return _slider_updates(slot_names(layout, session), session.values,
+    state.slots = slot_names(layout, session)
+    return _slider_updates(state.slots, session.values,
                            {n: tuple(session.attribute_range(n)) for n in names})
 
 
@@ -395,7 +401,7 @@ def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tup
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=[n for n in names if not n.endswith(" (L2M)")], value=[]),  # L2M: no vector to keep
-        *_session_sliders(session, layout),
+        *_session_sliders(state, layout),
         (state.before_crop, state.before_crop),
     )
 
@@ -463,22 +469,25 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         progress(0.2, desc=f"Swapping {', '.join(components)}…")
         return _result_outputs(state, state.session.swap(reference, list(components)), "swap")
 
+    def shown_values(state: UserState, values: tuple[float, ...]) -> dict[str, float]:
+        """Slot values by the slider names the page shows (after an engine switch-over the session's may
+        differ until they are shown); names the session does not know are left out."""
+        slots = state.slots or slot_names(layout, state.session)
+        known = set(state.session.attribute_names())
+        return {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None and name in known}
+
     @_gpu
     @_user_errors
     def attributes(state: UserState | None, *values: float) -> tuple[Any, ...]:
         state = _require(state)
-        slots = slot_names(layout, state.session)
-        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
-        return _result_outputs(state, state.session.set_attributes(chosen), "attributes")
+        return _result_outputs(state, state.session.set_attributes(shown_values(state, values)), "attributes")
 
     @_gpu
     @_user_errors
     def preview(state: UserState | None, *values: float) -> tuple[str, str]:
         """The close-up while a slider is dragged: a quick render, not added to the history."""
         state = _require(state)
-        slots = slot_names(layout, state.session)
-        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
-        path = state.save_png(state.session.preview_attributes(chosen).crop, "preview")
+        path = state.save_png(state.session.preview_attributes(shown_values(state, values)).crop, "preview")
         if state.preview:  # gradio serves its own copy of each output file
             Path(state.preview).unlink(missing_ok=True)
         state.preview = path
@@ -490,7 +499,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         """Sliders by name (``{"smile": 1.5, "age": -1}``); the others keep their values."""
         state = _require(state)
         result = state.session.set_attributes(parse_named_values(values))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -498,7 +507,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -524,12 +533,12 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state, layout))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
             "set_attributes": set_attributes, "layout": layout, "preview": preview,
@@ -546,8 +555,8 @@ def random_faces_note() -> str:
     """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
     name = GENERATOR
     return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
-            f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
-            "and restart the app.")
+            f"which cannot draw new faces.** Download the *random faces* preset in the Models tab (no restart "
+            f"needed), or run `python -m faceedit weights fetch {name}` and restart the app.")
 
 
 def _roll_seed() -> int:
@@ -579,7 +588,10 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
 
 def launch_kwargs() -> dict[str, Any]:
     """Options ``app.py`` and the tests pass to ``demo.launch`` (gradio 6 takes theme and CSS there)."""
-    return {"theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE}
+    from faceedit.ui_models import CHECKPOINT_UPLOAD_LIMIT
+
+    # gradio has one upload limit per app: the Models tab's checkpoints; photos are held to MAX_FILE_SIZE here
+    return {"theme": THEME, "css": CSS, "max_file_size": CHECKPOINT_UPLOAD_LIMIT}
 
 
 def build_demo(engine: str | None = None, composer: Composer | None = None) -> gr.Blocks:
@@ -588,7 +600,9 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
     ``composer``: the editors every session of this process uses (default: built once here from the
     weights registry, reading ``FACEEDIT_ENGINE``).
     """
-    composer = composer if composer is not None else Composer.from_registry()
+    from faceedit.ui_models import build_models_tab, live_composer
+
+    composer = live_composer(composer)  # rebuilt when the Models tab (or FACEEDIT_MODELS) installs weights
     h = make_handlers(engine, composer)
     with gr.Blocks(title="faceedit: portrait editing") as demo:
         state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=free_state)
@@ -705,6 +719,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
             build_batch_tab({"composer": composer, "engine": engine, "state": state, "photo_input": photo_input,
                              "errors": _user_errors, "on_device": _gpu, "parse_values": parse_named_values,
                              "gpu": {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}})
+            build_models_tab(composer, sys.modules[__name__], status, draw)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -736,3 +751,14 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         art_tab.wire(state, edited, parse_outputs, sliders, gpu)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def check_photo_bytes(path: str) -> None:
+    """Refuse a photo upload over :data:`MAX_FILE_SIZE` (the app's own limit is the larger checkpoint one)."""
+    from gradio.utils import _parse_file_size
+
+    limit = _parse_file_size(MAX_FILE_SIZE) or 0
+    size = os.path.getsize(path)
+    if size > limit:
+        raise gr.Error(f"The photo is {size / 1e6:.1f} MB; photos may be at most {MAX_FILE_SIZE.upper()}. "
+                       "Please upload a smaller file.", title="Image too large")

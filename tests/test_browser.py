@@ -150,3 +150,15 @@ def test_upload_paint_apply_and_slide(page):
                            " return i && i.naturalWidth === 512 && i.naturalHeight === 512; }")
     _shot(page, "5-whole-photo")
 
+
+
+def test_models_tab_shows_the_presets_table(page):
+    """The Models tab: its presets table with sizes and licences, and the download controls."""
+    page.get_by_role("tab", name="Models").click()
+    table = page.locator("#fe-models-presets")
+    table.wait_for(state="visible")
+    text = table.inner_text()
+    assert "sliders" in text and "random faces" in text and "NON-COMMERCIAL" in text, text[:500]
+    assert page.locator("#fe-models-download").is_visible() and page.locator("#fe-models-cancel").is_visible()
+    assert "Engine now:" in page.locator("#fe-models-engines").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "models-tab.png"), full_page=True)
