@@ -3,7 +3,8 @@
 Environment: ``FACEEDIT_ENGINE`` (lite | gan; default: chosen per operation from the weights present),
 ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860; the Docker image sets 0.0.0.0),
 ``FACEEDIT_MODELS`` (presets to download in the background at start, e.g. ``sliders,random``; the lite
-engine serves meanwhile).
+engine serves meanwhile and the running app switches to the GAN engine when they are in, see
+``faceedit/live_composer.py``; the page's Models tab shows their progress).
 """
 
 from __future__ import annotations

@@ -31,12 +31,26 @@ import numpy as np
 
 from faceedit.editors.base import PHOTO_OPERATIONS, EditorOutput, EditResult, FaceState
 from faceedit.editors.composer import AttributeChain, Composer
-from faceedit.editors.lite import landmark_parse
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError, WeightsMissingError
 from faceedit.labels import check_label_map
 
 #: Pixels (at 512 px) a changed area is grown by before feathering into the photo.
 PASTE_MARGIN = 6
+#: Slider-name words that make an edit about an accessory class (it may then change it).
+ACCESSORY_SLIDERS: dict[str, str] = {"glass": "eye_g", "hat": "hat", "earring": "ear_r", "necklace": "neck_l"}
+#: Slider names that turn the head: accessories and occluders move with it, so nothing is protected.
+TURNING_SLIDERS: tuple[str, ...] = ("pose", "pitch", "yaw")
+
+
+def slider_classes(name: str) -> tuple[str, ...]:
+    """The accessory classes a slider is about (``eyeglasses`` -> ``("eye_g",)``; most sliders: none)."""
+    key = name.lower()
+    return tuple(c for word, c in ACCESSORY_SLIDERS.items() if word in key)
+
+
+def turns_head(values: dict[str, float]) -> bool:
+    """Whether any non-zero slider in ``values`` turns the head."""
+    return any(v != 0 and any(t in k.lower() for t in TURNING_SLIDERS) for k, v in values.items())
 
 
 @dataclass
@@ -80,8 +94,12 @@ def _detect_crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
 
 
 def prepare_photo(image: Any, face_index: int = 0, size: int = 512,
-                  parse: Callable[[np.ndarray], np.ndarray] | None = None) -> _Photo:
-    """Load, detect, align (FFHQ recipe) and parse a photo; the common entry of sessions and references."""
+                  parse: Callable[[np.ndarray], Any] | None = None) -> _Photo:
+    """Load, detect, align (FFHQ recipe) and parse a photo; the common entry of sessions and references.
+
+    ``parse`` returns a label map, or a :class:`~faceedit.parsing.landmark.Parsing` (labels, occluder,
+    notes; default: the offline parser's); its occluder goes into the face, its notes into ``extra["notes"]``.
+    """
     from faceedit.align import align_face
     from faceedit.imaging import load_image
     from faceedit.landmarks import detect_faces, pick_face
@@ -93,10 +111,37 @@ def prepare_photo(image: Any, face_index: int = 0, size: int = 512,
     face = pick_face(faces, face_index)
     crop, alignment = align_face(img, face, size=size)
     landmarks = _crop_landmarks(face.landmarks, np.asarray(alignment.matrix, np.float64))
-    labels = check_label_map((parse or landmark_parse)(crop))
+    parsed = (parse or _parse_detailed)(crop)
+    occluder, notes = None, {}
+    if not isinstance(parsed, np.ndarray):  # a Parsing
+        parsed, occluder, notes = parsed.labels, parsed.occluder, dict(parsed.notes)
+        occluder = np.asarray(occluder, bool) if occluder is not None and np.any(occluder) else None
+    labels = check_label_map(parsed)
     scale = float(np.sqrt(abs(np.linalg.det(np.asarray(alignment.matrix, np.float64)[:, :2]))))
-    face_state = FaceState(crop=crop, labels=labels, landmarks=landmarks, photo_scale=scale)
-    return _Photo(img, alignment, face_state, len(faces))
+    face = FaceState(crop=crop, labels=labels, landmarks=landmarks, occluder=occluder, photo_scale=scale)
+    return _Photo(img, alignment, face, len(faces), {"notes": notes})
+
+
+def _parse_detailed(crop: np.ndarray) -> Any:
+    """The offline parser's labels, occluder and notes."""
+    from faceedit.parsing.landmark import LandmarkParser
+
+    return LandmarkParser().parse_detailed(crop)
+
+
+def _resolve_engines(composer: Composer, engine: str | None) -> tuple[dict[str, str], dict[str, WeightsMissingError]]:
+    """Per photo operation, the engine ``composer`` serves it with (``engine`` forces one); a forced GAN engine
+    without weights for an operation other than the sliders fails when that operation is used."""
+    engines: dict[str, str] = {}
+    missing: dict[str, WeightsMissingError] = {}
+    for op in PHOTO_OPERATIONS:
+        try:
+            engines[op] = composer.engine_for(op, engine)
+        except WeightsMissingError as err:
+            if op == "attributes":
+                raise
+            engines[op], missing[op] = "gan", err
+    return engines, missing
 
 
 def _face_number(value: Any, role: str) -> int:
@@ -131,11 +176,14 @@ class Session:
         self.composer = composer
         self.engines: dict[str, str] = dict(engines)  # operation -> engine name
         self._missing: dict[str, WeightsMissingError] = {}  # operations the forced engine has no weights for
+        self._requested: str | None = None  # the engine asked for at opening (None: from the weights present)
+        self._generation = getattr(composer, "generation", 0)  # a LiveComposer's swaps (faceedit.live_composer)
         self._lock = threading.RLock()
         first = self.engines["attributes"]
         initial = EditResult(image=photo.image.copy(), crop=photo.face.crop.copy(), engine=first,
                              device=composer.device(first), message="")
         self._initial_crop = photo.face.crop
+        self.parse_notes: dict[str, str] = dict(photo.extra.get("notes") or {})  # what the parser found or not
         self._history: list[_Step] = [_Step(photo.face, {}, initial)]
         self._index = 0
         self._photos: dict[tuple[str, int, int, str], FaceState] = {}  # second photos (sources), aligned once
@@ -156,20 +204,13 @@ class Session:
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
         composer = composer if composer is not None else Composer.from_registry()
-        engines: dict[str, str] = {}
-        missing: dict[str, WeightsMissingError] = {}
-        for op in PHOTO_OPERATIONS:  # a forced GAN engine without weights for one operation fails when it is used
-            try:
-                engines[op] = composer.engine_for(op, engine)
-            except WeightsMissingError as err:
-                if op == "attributes":
-                    raise
-                engines[op], missing[op] = "gan", err
+        engines, missing = _resolve_engines(composer, engine)
         # BiSeNet when any operation uses the GAN weights, else the landmark parser.
         kind = "gan" if "gan" in engines.values() else "lite"
-        photo = prepare_photo(image, face_index=face_index, size=size, parse=lambda c: composer.parse(c, kind))
+        photo = prepare_photo(image, face_index=face_index, size=size,
+                              parse=lambda c: composer.parse_detailed(c, kind))
         session = cls(photo, engines, composer)
-        session._missing = missing
+        session._missing, session._requested = missing, engine
         session._chain().prepare(photo.face)
         return session
 
@@ -203,6 +244,7 @@ class Session:
         engines["attributes"] = "gan"
         session = cls(_Photo(image, None, face, 1), engines, composer)
         session.seed, session.truncation, session.mix = int(seed), float(truncation), mix
+        session._requested = engine
         return session
 
     # ------------------------------------------------------------------ state
@@ -223,6 +265,12 @@ class Session:
             return self._history[self._index].base.labels
 
     @property
+    def occluder(self) -> np.ndarray | None:
+        """``(S, S) bool``: what lies in front of the face (hands) in the current base face, or None."""
+        with self._lock:
+            return self._history[self._index].base.occluder
+
+    @property
     def values(self) -> dict[str, float]:
         """The current absolute slider values."""
         with self._lock:
@@ -237,11 +285,25 @@ class Session:
     @property
     def engine_name(self) -> str:
         """``lite`` or ``gan`` when one engine serves everything, else e.g. ``gan+lite``."""
+        self._follow_composer()
         names = sorted(set(self.engines.values()))
         return names[0] if len(names) == 1 else "+".join(sorted(names, key=["gan", "lite"].index))
 
+    def _follow_composer(self) -> None:
+        """After the composer was swapped for one with new weights (a download in the running app), pick each
+        operation's engine again, so the next operation runs on the editors installed since the opening."""
+        generation = getattr(self.composer, "generation", 0)
+        if generation == self._generation:
+            return
+        with self._lock:
+            engines, missing = _resolve_engines(self.composer, self._requested)
+            if self.seed is not None:  # a generated face keeps its W+ sliders
+                engines["attributes"] = "gan"
+            self.engines, self._missing, self._generation = engines, missing, generation
+
     def _engine(self, operation: str) -> str:
         """The engine serving ``operation`` (the forced engine's missing weights are reported here)."""
+        self._follow_composer()
         if operation in self._missing:
             raise self._missing[operation]
         return self.engines[operation]
@@ -274,14 +336,29 @@ class Session:
         e.g. ``{"smile": ["age"]}`` moves along smile made orthogonal to age (InterfaceGAN's
         conditional manipulation); it replaces the conditions in force when given.
         """
-        chain = self._chain()
         with self._lock:
-            step = self._history[self._index]
-            merged = chain.check_values({**step.values, **values})
-            conds = step.conditions if conditions is None else \
-                {k: tuple(v) for k, v in conditions.items() if v}
-            result, region = self._render(step.base, merged, chain, conditions=conds)
+            step, merged, conds, (result, region) = self._slide(values, conditions, preview=False)
             return self._push(_Step(step.base, merged, result, region, conds, step.made_by, step.before))
+
+    def preview_attributes(self, values: dict[str, float],
+                           conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
+        """A quick result of :meth:`set_attributes` for the live preview while a slider moves.
+
+        Same arguments; the editors render at lower resolution (the GAN generator stops at
+        ``PREVIEW_RESOLUTION`` px of its own pass, the lite warps run on a half-size crop).  Nothing is
+        added to the history: undo, redo and :attr:`current` are as before.
+        """
+        with self._lock:
+            return self._slide(values, conditions, preview=True)[3][0]
+
+    def _slide(self, values: dict[str, float], conditions: dict[str, list[str] | tuple[str, ...]] | None,
+               preview: bool) -> tuple[_Step, dict[str, float], dict[str, tuple[str, ...]], Any]:
+        """The current step, the merged values and conditions, and the rendered (result, region)."""
+        chain = self._chain()
+        step = self._history[self._index]
+        merged = chain.check_values({**step.values, **values})
+        conds = step.conditions if conditions is None else {k: tuple(v) for k, v in conditions.items() if v}
+        return step, merged, conds, self._render(step.base, merged, chain, conditions=conds, preview=preview)
 
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
                         conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
@@ -412,39 +489,72 @@ class Session:
             if found is not None:
                 landmarks = found
         base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
-                         cache=dict(out.cache or {}), photo_scale=step.base.photo_scale)
+                         cache=dict(out.cache or {}), occluder=step.base.occluder,
+                         photo_scale=step.base.photo_scale)
         chain = self._chain()
         chain.prepare(base)
         if any(v != 0 for v in step.values.values()):
             result, region = self._render(base, step.values, chain, note=out.message, conditions=step.conditions)
         else:
-            result, region = self._paste(out, out.message)
+            result, region = self._paste(out, out.message, base, step.values)
         result.scores = dict(out.scores or {})
         return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions), made_by, step))
 
     def _render(self, base: FaceState, values: dict[str, float], chain: AttributeChain, note: str = "",
-                conditions: dict[str, tuple[str, ...]] | None = None) -> tuple[EditResult, np.ndarray | None]:
-        """The base face with sliders applied, pasted back."""
+                conditions: dict[str, tuple[str, ...]] | None = None,
+                preview: bool = False) -> tuple[EditResult, np.ndarray | None]:
+        """The base face with sliders applied (quickly with ``preview``), pasted back."""
         if all(v == 0 for v in values.values()):
             if base is self._history[0].base:
                 first = self._history[0]
                 return first.result, first.region
-            return self._paste(EditorOutput(base.crop, engine=chain.engine, device=chain.device), note)
-        out = chain.apply(base, values, conditions=conditions or {})
-        return self._paste(out, "; ".join(m for m in (note, out.message) if m))
+            return self._paste(EditorOutput(base.crop, engine=chain.engine, device=chain.device), note, base, values)
+        out = (chain.preview if preview else chain.apply)(base, values, conditions=conditions or {})
+        note = "; ".join(m for m in ("preview" if preview else "", note) if m)
+        return self._paste(out, "; ".join(m for m in (note, out.message) if m), base, values)
 
-    def _paste(self, out: EditorOutput, message: str) -> tuple[EditResult, np.ndarray | None]:
+    def protection(self, base: FaceState, values: dict[str, float]) -> np.ndarray | None:
+        """``(S, S) float32``: where a result of ``base`` with sliders at ``values`` must keep the photo.
+
+        The accessories (glasses, hat, earrings, necklace) and the occluder (hands) of the original
+        parse, except what the user's edits are about: accessory classes whose labels the edits so far
+        changed (a painted or removed class), sliders about an accessory (``eyeglasses``), and occluder
+        pixels painted over.  None (nothing kept) when a slider turns the head: accessories move with it.
+        """
+        from faceedit.labels import ACCESSORIES, INDEX, protected_mask
+
+        if turns_head(values):
+            return None
+        first = self._history[0].base
+        initial = first.labels
+        edited = {c for c in ACCESSORIES if np.any((initial == INDEX[c]) != (base.labels == INDEX[c]))}
+        edited |= {c for k, v in values.items() if v != 0 for c in slider_classes(k)}
+        occluder = first.occluder
+        if occluder is not None:
+            occluder = occluder & (base.labels == initial)
+        if not np.isin(initial, [INDEX[c] for c in ACCESSORIES if c not in edited]).any() and \
+                (occluder is None or not occluder.any()):
+            return None
+        return protected_mask(initial, occluder, tuple(sorted(edited)))
+
+    def _paste(self, out: EditorOutput, message: str, base: FaceState | None = None,
+               values: dict[str, float] | None = None) -> tuple[EditResult, np.ndarray | None]:
         """Paste an edited crop into the original photo where it differs from the original crop.
 
-        The result carries the editor's engine label (``lite``, ``gan``, ``gan+lite``) and device.
+        Accessories and occluders the edit is not about stay as in the photo (:meth:`protection`), in
+        the crop and in the pasted photo.  The result carries the editor's engine label (``lite``,
+        ``gan``, ``gan+lite``) and device.
         """
         from faceedit.align import paste_back
-        from faceedit.editors.lite_texture import dilate, feather
+        from faceedit.editors.lite_texture import blend, dilate, feather
 
         crop, region = out.crop, out.region
         name, device = out.engine or "lite", out.device or "cpu"
         if self.alignment is None:  # a generated face: the crop is the picture
             return EditResult(crop.copy(), crop.copy(), name, device, message), None
+        keep = self.protection(base, values or {}) if base is not None else None
+        if keep is not None:
+            crop = blend(crop, self._initial_crop, keep)
         changed = np.any(crop != self._initial_crop, axis=-1)
         if region is None:
             if not changed.any():
@@ -452,6 +562,8 @@ class Session:
             grow = max(2, round(PASTE_MARGIN * crop.shape[0] / 512))
             region = np.maximum(feather(dilate(changed, grow), grow / 2), dilate(changed, 1).astype(np.float32))
         region = np.clip(np.asarray(region, np.float32), 0.0, 1.0)
+        if keep is not None:
+            region = region * (1.0 - keep)
         image = paste_back(self.original, crop, self.alignment, region=region)
         return EditResult(image, crop.copy(), name, device, message), region
 

@@ -7,9 +7,9 @@ Blocks without launching it, so tests and ``app.py`` share one definition.
 * Per-user data (the :class:`Session`, the files offered for download) lives in ``gr.State`` and is
   freed by its ``delete_callback``; the only module-level objects are constants.
 * Every event that runs a model shares ``concurrency_id="gpu"`` and has an ``api_name``
-  (``/parse``, ``/choose_face``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/reset``, ``/undo``,
-  ``/redo``, ``/animate``, ``/entanglement``, ``/random``), so ``gradio_client`` scripts drive the
-  same code as the page.
+  (``/parse``, ``/choose_face``, ``/edit_mask``, ``/swap``, ``/attributes``, ``/preview``, ``/reset``,
+  ``/undo``, ``/redo``, ``/animate``, ``/entanglement``, ``/random``, ``/batch``), so ``gradio_client``
+  scripts drive the same code as the page.
 * Backend errors (:class:`~faceedit.errors.FaceEditError`) become ``gr.Error`` with their own
   message; anything unexpected is logged and shown as a short apology, never a traceback.
 """
@@ -42,6 +42,7 @@ from faceedit.editors.composer import Composer
 from faceedit.editors.gan_runtime import GENERATOR
 from faceedit.errors import FaceEditError, InvalidArgumentError
 from faceedit.session import Session
+from faceedit.ui_batch import build_batch_tab
 from faceedit.ui_faceswap import PageKit, build_faceswap_tab
 from faceedit.ui_stylise import build_stylise_tab
 from faceedit.ui_synth import build_synth_section
@@ -49,7 +50,8 @@ from faceedit.ui_synth import build_synth_section
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-#: Largest upload gradio accepts (the backend then applies its own pixel and side limits).
+#: Largest photo upload (checked per photo; the app-wide gradio limit is the Models tab's checkpoint limit),
+#: then the backend applies its own pixel and side limits.
 MAX_FILE_SIZE = "25mb"
 #: Slider range of every attribute (units of the direction's own scale).
 SLIDER_LIMIT = 3.0
@@ -96,8 +98,10 @@ class UserState:
     session: Session | None  # None once freed
     photo: str  # path of the uploaded photo ("" for a random face)
     face_index: int = 0
+    slots: list[str | None] = field(default_factory=list)  # the slider names the page shows, slot by slot
     before: str = ""  # the original photo as written for the page
     before_crop: str = ""  # the original aligned crop as written for the page
+    preview: str = ""  # the last slider preview written (replaced by the next one: a drag writes many)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
@@ -171,6 +175,7 @@ def photo_input(**kwargs: Any) -> gr.Image:
 
     def preprocess(payload: Any) -> str | None:
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            check_photo_bytes(str(payload.path))
             return str(payload.path)
         return default(payload)
 
@@ -201,15 +206,37 @@ def legend_html() -> str:
     return f'<div class="fe-legend">{items}</div>'
 
 
-def label_overlay(crop: np.ndarray, label_map: np.ndarray) -> np.ndarray:
-    """The label colours over the aligned crop (what the paint canvas shows under the brush)."""
+def label_overlay(crop: np.ndarray, label_map: np.ndarray, occluder: np.ndarray | None = None) -> np.ndarray:
+    """The label colours over the aligned crop (what the paint canvas shows under the brush).
+
+    An ``occluder`` (hands in front of the face, kept by every edit) is hatched over it.
+    """
     colours = L.labels_to_color(label_map).astype(np.float32)
-    return ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+    out = ((1 - OVERLAY_OPACITY) * crop.astype(np.float32) + OVERLAY_OPACITY * colours).round().astype(np.uint8)
+    if occluder is not None and np.any(occluder):  # labels all background: only the hatching is drawn
+        out = L.overlay(out, np.zeros(label_map.shape, np.uint8), alpha=0.0, outline=False, occluder=occluder)
+    return out
 
 
-def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray) -> dict[str, Any]:
+def editor_value(state: UserState, crop: np.ndarray, label_map: np.ndarray,
+                 occluder: np.ndarray | None = None) -> dict[str, Any]:
     """Canvas content: the label overlay as background and an empty paint layer."""
-    return {"background": state.save_png(label_overlay(crop, label_map), "canvas"), "layers": [], "composite": None}
+    return {"background": state.save_png(label_overlay(crop, label_map, occluder), "canvas"), "layers": [],
+            "composite": None}
+
+
+#: How the parse notes name each class.
+NOTE_NAMES: dict[str, str] = {"eye_g": "glasses", "hat": "hat", "ear_r": "earrings", "neck_l": "necklace",
+                              "occluder": "hands", "parser": "parser"}
+
+
+def parse_notes_markdown(notes: dict[str, str]) -> str:
+    """What the parser found or could not see, one line per class (under the paint tab's legend)."""
+    if not notes:
+        return ""
+    lines = [f"- **{NOTE_NAMES.get(k, k)}**: {v}" for k, v in notes.items()]
+    return "**What the parser found** (accessories and hands are kept by every edit unless you paint them; " \
+           "hatched: in front of the face)\n" + "\n".join(lines)
 
 
 def painted_labels(value: dict[str, Any] | None, old: np.ndarray) -> np.ndarray:
@@ -291,10 +318,13 @@ def _slider_updates(slots: list[str | None], values: dict[str, float] | None = N
     return updates
 
 
-def _session_sliders(session: Session, layout: list[tuple[str, int]]) -> list[Any]:
-    """Slider updates showing the session's attributes in their groups, with ranges and current values."""
+def _session_sliders(state: UserState, layout: list[tuple[str, int]]) -> list[Any]:
+    """Slider updates showing the session's attributes in their groups, with ranges and current values
+    (the names shown are kept in ``state.slots``)."""
+    session = state.session
     names = list(session.attribute_names())
-    return _slider_updates(slot_names(layout, session), session.values,
+    state.slots = slot_names(layout, session)
+    return _slider_updates(state.slots, session.values,
                            {n: tuple(session.attribute_range(n)) for n in names})
 
 
@@ -346,7 +376,7 @@ def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]
         (state.before, download),
         download,
         badge(result.engine, result.device, result.message),
-        editor_value(state, result.crop, session.labels),
+        editor_value(state, result.crop, session.labels, session.occluder),
         (state.before_crop, state.save_png(result.crop, f"{stem}-face")),
     )
 
@@ -360,18 +390,19 @@ def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tup
     faces = [(f"Face {i + 1}" + (" (largest)" if i == 0 else ""), i) for i in range(session.num_faces)]
     info = {"engine": session.engine_name, "device": describe_device(), "faces": session.num_faces,
             "size": list(session.original.shape[:2]), "attributes": names,
-            "slots": slot_names(layout, session), "groups": session.attribute_groups(), **extra}
+            "slots": slot_names(layout, session), "groups": session.attribute_groups(),
+            "parse_notes": session.parse_notes, **extra}
     return (
         state,
         (state.before, state.before),
         state.before,
         badge(session.engine_name, describe_device(), note),
-        editor_value(state, session.crop, session.labels),
+        editor_value(state, session.crop, session.labels, session.occluder),
         gr.update(choices=faces, value=state.face_index, visible=session.num_faces > 1),
         info,
         gr.update(choices=names, value=names[0] if names else None),
         gr.update(choices=[n for n in names if not n.endswith(" (L2M)")], value=[]),  # L2M: no vector to keep
-        *_session_sliders(session, layout),
+        *_session_sliders(state, layout),
         (state.before_crop, state.before_crop),
     )
 
@@ -439,13 +470,29 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         progress(0.2, desc=f"Swapping {', '.join(components)}…")
         return _result_outputs(state, state.session.swap(reference, list(components)), "swap")
 
+    def shown_values(state: UserState, values: tuple[float, ...]) -> dict[str, float]:
+        """Slot values by the slider names the page shows (after an engine switch-over the session's may
+        differ until they are shown); names the session does not know are left out."""
+        slots = state.slots or slot_names(layout, state.session)
+        known = set(state.session.attribute_names())
+        return {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None and name in known}
+
     @_gpu
     @_user_errors
     def attributes(state: UserState | None, *values: float) -> tuple[Any, ...]:
         state = _require(state)
-        slots = slot_names(layout, state.session)
-        chosen = {name: float(v or 0.0) for name, v in zip(slots, values) if name is not None}
-        return _result_outputs(state, state.session.set_attributes(chosen), "attributes")
+        return _result_outputs(state, state.session.set_attributes(shown_values(state, values)), "attributes")
+
+    @_gpu
+    @_user_errors
+    def preview(state: UserState | None, *values: float) -> tuple[str, str]:
+        """The close-up while a slider is dragged: a quick render, not added to the history."""
+        state = _require(state)
+        path = state.save_png(state.session.preview_attributes(shown_values(state, values)).crop, "preview")
+        if state.preview:  # gradio serves its own copy of each output file
+            Path(state.preview).unlink(missing_ok=True)
+        state.preview = path
+        return state.before_crop, path
 
     @_gpu
     @_user_errors
@@ -453,7 +500,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         """Sliders by name (``{"smile": 1.5, "age": -1}``); the others keep their values."""
         state = _require(state)
         result = state.session.set_attributes(parse_named_values(values))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -461,7 +508,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         state = _require(state)
         names = list(state.session.attribute_names())
         result = state.session.set_attributes(dict.fromkeys(names, 0.0))
-        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, result, "attributes"), *_session_sliders(state, layout))
 
     @_gpu
     @_user_errors
@@ -487,15 +534,15 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     @_user_errors
     def undo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.undo(), "undo"), *_session_sliders(state, layout))
 
     @_user_errors
     def redo(state: UserState | None) -> tuple[Any, ...]:
         state = _require(state)
-        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state.session, layout))
+        return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "set_attributes": set_attributes, "layout": layout,
+            "set_attributes": set_attributes, "layout": layout, "preview": preview,
             "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
             "entanglement": entanglement}
 
@@ -509,8 +556,8 @@ def random_faces_note() -> str:
     """What the Random face tab says on the lite engine: what is missing and the command that gets it."""
     name = GENERATOR
     return (f"**Random faces need the StyleGAN2 generator (the GAN engine); this server runs the lite engine, "
-            f"which cannot draw new faces.** Get the weights with `python -m faceedit weights fetch {name}` "
-            "and restart the app.")
+            f"which cannot draw new faces.** Download the *random faces* preset in the Models tab (no restart "
+            f"needed), or run `python -m faceedit weights fetch {name}` and restart the app.")
 
 
 def _roll_seed() -> int:
@@ -542,7 +589,10 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
 
 def launch_kwargs() -> dict[str, Any]:
     """Options ``app.py`` and the tests pass to ``demo.launch`` (gradio 6 takes theme and CSS there)."""
-    return {"theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE}
+    from faceedit.ui_models import CHECKPOINT_UPLOAD_LIMIT
+
+    # gradio has one upload limit per app: the Models tab's checkpoints; photos are held to MAX_FILE_SIZE here
+    return {"theme": THEME, "css": CSS, "max_file_size": CHECKPOINT_UPLOAD_LIMIT}
 
 
 def build_demo(engine: str | None = None, composer: Composer | None = None) -> gr.Blocks:
@@ -551,7 +601,9 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
     ``composer``: the editors every session of this process uses (default: built once here from the
     weights registry, reading ``FACEEDIT_ENGINE``).
     """
-    composer = composer if composer is not None else Composer.from_registry()
+    from faceedit.ui_models import build_models_tab, live_composer
+
+    composer = live_composer(composer)  # rebuilt when the Models tab (or FACEEDIT_MODELS) installs weights
     h = make_handlers(engine, composer)
     with gr.Blocks(title="faceedit: portrait editing") as demo:
         state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=free_state)
@@ -606,6 +658,7 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                     with gr.Column(scale=1, min_width=220):
                         gr.HTML(legend_html(), label="Legend")
                         apply_mask = gr.Button("Apply painted map", variant="primary", elem_id="fe-apply")
+                        found = gr.Markdown("", elem_id="fe-parse-notes")
                 synth = build_synth_section(composer, sys.modules[__name__])
             with gr.Tab("Swap components", id="swap"):
                 with gr.Row(equal_height=False):
@@ -618,7 +671,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                         gr.Examples(examples=[[str(ASSETS / "grace_hopper.jpg")], [str(ASSETS / "astronaut.png")]],
                                     inputs=[reference], label="Reference examples")
             with gr.Tab("Attributes", id="attributes"):
-                gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The edit runs when you let go.")
+                gr.Markdown("Sliders run from −3 to +3; 0 is your photo. The close-up follows the slider with a "
+                            "quick preview while you drag; the full edit runs when you let go.")
                 sliders = []
                 for g, (group, count) in enumerate(h["layout"]):
                     with gr.Accordion(group[:1].upper() + group[1:], open=g == 0, elem_id=f"fe-group-{g}"):
@@ -664,6 +718,10 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                                  elem_id="fe-draw")
             faceswap = build_faceswap_tab(engine, composer, faceswap_kit())
             art_tab = build_stylise_tab(composer, h["layout"], sys.modules[__name__], engine)
+            build_batch_tab({"composer": composer, "engine": engine, "state": state, "photo_input": photo_input,
+                             "errors": _user_errors, "on_device": _gpu, "parse_values": parse_named_values,
+                             "gpu": {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}})
+            build_models_tab(composer, sys.modules[__name__], status, draw)
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 
@@ -672,12 +730,18 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         parse_outputs = [state, compare, download, status, canvas, face, info, sweep, keep, *sliders, closeup]
         photo.change(h["parse"], [photo, gr.State(0), state], parse_outputs, api_name="parse", **gpu)
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
+        info.change(lambda i: parse_notes_markdown((i or {}).get("parse_notes") or {}), info, found,
+                    api_name=False, queue=False)
         apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
         do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
+        # While dragging: previews (the newest pending one replaces older ones); on release the full render,
+        # which cancels a preview still queued or running.
+        preview = gr.on([s.input for s in sliders], h["preview"], [state, *sliders], [closeup], api_name="preview",
+                        show_progress="hidden", trigger_mode="always_last", **gpu)
         synth.wire(state, canvas, edited, gpu)
         for slider in sliders:
             slider.release(h["attributes"], [state, *sliders], edited, api_name="attributes" if slider is sliders[0]
-                           else False, show_progress="minimal", trigger_mode="always_last", **gpu)
+                           else False, show_progress="minimal", trigger_mode="always_last", cancels=[preview], **gpu)
         reset.click(h["reset"], [state], [*edited, *sliders], api_name="reset", **gpu)
         set_named.click(h["set_attributes"], [state, named], [*edited, *sliders], api_name="set_attributes", **gpu)
         dice.click(_roll_seed, None, seed, api_name=False, queue=False)
@@ -695,3 +759,14 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
 def faceswap_kit() -> PageKit:
     """What the Face swap tab (:mod:`faceedit.ui_faceswap`) borrows from this page."""
     return PageKit(photo_input, _require, _result_outputs, _user_errors, _gpu, ASSETS)
+
+
+def check_photo_bytes(path: str) -> None:
+    """Refuse a photo upload over :data:`MAX_FILE_SIZE` (the app's own limit is the larger checkpoint one)."""
+    from gradio.utils import _parse_file_size
+
+    limit = _parse_file_size(MAX_FILE_SIZE) or 0
+    size = os.path.getsize(path)
+    if size > limit:
+        raise gr.Error(f"The photo is {size / 1e6:.1f} MB; photos may be at most {MAX_FILE_SIZE.upper()}. "
+                       "Please upload a smaller file.", title="Image too large")

@@ -154,12 +154,14 @@ def test_entanglement_on_the_lite_engine_is_refused_plainly(app_url, tmp_path):
 
 
 def test_upload_over_the_file_size_limit_is_refused(app_url, tmp_path):
-    """The served page carries the 25 MB upload limit (gradio_client reads it from the page's config)."""
+    """Photos over 25 MB are refused with a readable message (the app-wide gradio limit is the Models tab's
+    larger checkpoint limit, so the page checks photos itself)."""
     from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
 
     big = tmp_path / "huge.png"
     big.write_bytes(b"\0" * (25 * 1024 * 1024 + 1))
-    with pytest.raises(ValueError, match="maximum file size"):
+    with pytest.raises(AppError, match="photos may be at most 25MB"):
         _client(app_url).predict(handle_file(str(big)), api_name="/parse")
 
 

@@ -1,8 +1,8 @@
 """The page in a real browser: headless Debian chromium driven by Playwright.
 
 A person's path through the app: open the page, upload a portrait, paint a stroke on the label
-canvas with a class colour, apply it and see the edited photo; then move the smile slider and see
-the photo change again.  Screenshots of every step go to ``test-artifacts/`` (gitignored; CI keeps
+canvas with a class colour, apply it and see the edited photo; then drag the smile slider, see preview
+frames in the close-up while the button is held, and the full edit on release.  Screenshots of every step go to ``test-artifacts/`` (gitignored; CI keeps
 them as artifacts).
 """
 
@@ -86,6 +86,10 @@ def test_upload_paint_apply_and_slide(page):
     page.wait_for_function(f"({AFTER_SRC})() !== null")
     badge = page.locator("#fe-badge").inner_text()
     assert "lite engine" in badge and "cpu" in badge
+    # Under the legend: what the parser found or could not see, per accessory and for hands.
+    page.wait_for_function("(document.querySelector('#fe-parse-notes') || {}).innerText?.includes('hands')")
+    notes = page.locator("#fe-parse-notes").inner_text()
+    assert "glasses" in notes and "no hand found" in notes, notes
     _shot(page, "1-uploaded")
 
     # Pick the hair colour from the fixed palette and paint a stroke across the forehead (skin).
@@ -125,12 +129,18 @@ def test_upload_paint_apply_and_slide(page):
     y = tbox["y"] + tbox["height"] / 2
     page.mouse.move(tbox["x"] + tbox["width"] / 2, y)
     page.mouse.down()
-    page.mouse.move(tbox["x"] + tbox["width"] * 0.85, y, steps=8)
+    # While the button is held the close-up follows: a preview frame after each move, before any release.
+    frames, last = [], painted
+    for k in range(1, 4):
+        page.mouse.move(tbox["x"] + tbox["width"] * (0.5 + 0.12 * k), y, steps=2)
+        last = _wait_new_result(page, last, f"4-preview-{k}")
+        frames.append(last)
+    assert len(set(frames)) == 3 and all("preview-" in f for f in frames), frames
     page.mouse.up()
     value = float(smile.locator("input[type=number]").input_value())
     assert value > 1.0
-    smiled = _wait_new_result(page, painted, "4-smile")
-    assert smiled != painted
+    smiled = _wait_new_result(page, last, "4-smile")
+    assert smiled != painted and "preview-" not in smiled, "on release the full edit replaces the preview"
 
     # The whole photo, at full resolution, is one tab away.
     page.get_by_role("tab", name="Whole photo").click()
@@ -140,3 +150,15 @@ def test_upload_paint_apply_and_slide(page):
                            " return i && i.naturalWidth === 512 && i.naturalHeight === 512; }")
     _shot(page, "5-whole-photo")
 
+
+
+def test_models_tab_shows_the_presets_table(page):
+    """The Models tab: its presets table with sizes and licences, and the download controls."""
+    page.get_by_role("tab", name="Models").click()
+    table = page.locator("#fe-models-presets")
+    table.wait_for(state="visible")
+    text = table.inner_text()
+    assert "sliders" in text and "random faces" in text and "NON-COMMERCIAL" in text, text[:500]
+    assert page.locator("#fe-models-download").is_visible() and page.locator("#fe-models-cancel").is_visible()
+    assert "Engine now:" in page.locator("#fe-models-engines").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "models-tab.png"), full_page=True)

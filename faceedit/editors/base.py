@@ -57,6 +57,7 @@ class FaceState:
 
     ``cache`` holds derived data shared by the editors of one engine (e.g. the inverted W+ under
     ``cache["gan"]["w"]``); it is rebuilt whenever the crop changes, never shared between faces.
+    ``occluder`` marks what lies in front of the face (hands), which edits leave as it is.
     """
 
     crop: np.ndarray  # (S, S, 3) uint8 aligned crop
@@ -64,12 +65,15 @@ class FaceState:
     landmarks: np.ndarray  # (478, 3) float32 mesh landmarks in crop pixels (z in the same scale)
     cache: dict[str, Any] = field(default_factory=dict)
     photo_scale: float | None = None  # crop pixels per pixel of its photo (None: a generated face)
+    occluder: np.ndarray | None = None  # (S, S) bool: hands or objects in front of the face; None = none known
 
     def __post_init__(self) -> None:
         s = self.crop.shape
         assert self.crop.dtype == np.uint8 and len(s) == 3 and s[2] == 3, s
         assert self.labels.shape == s[:2], (self.labels.shape, s)
         assert self.landmarks.ndim == 2 and self.landmarks.shape[1] == 3, self.landmarks.shape
+        assert self.occluder is None or self.occluder.shape == s[:2], (None if self.occluder is None
+                                                                        else self.occluder.shape)
 
 
 @dataclass

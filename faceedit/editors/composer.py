@@ -153,6 +153,15 @@ class AttributeChain:
     def apply(self, face: FaceState, values: dict[str, float],
               conditions: dict[str, Sequence[str]] | None = None) -> EditorOutput:
         """Every editor with a non-zero slider, in order, each on the previous one's output."""
+        return self._run(face, values, conditions, preview=False)
+
+    def preview(self, face: FaceState, values: dict[str, float],
+                conditions: dict[str, Sequence[str]] | None = None) -> EditorOutput:
+        """:meth:`apply`, quickly: each editor's ``preview`` where it has one (lower resolution), else ``apply``."""
+        return self._run(face, values, conditions, preview=True)
+
+    def _run(self, face: FaceState, values: dict[str, float], conditions: dict[str, Sequence[str]] | None,
+             preview: bool) -> EditorOutput:
         v = self.check_values(values)
         conds = self._check_conditions(conditions)
         crop, region, notes, ran = face.crop, None, [], []
@@ -160,7 +169,8 @@ class AttributeChain:
             mine = {n: v[n] for n in ed.names() if n in v}
             if not any(x != 0 for x in mine.values()):
                 continue
-            out = ed.apply(face, mine, crop=crop if ran else None, region=region,
+            run = getattr(ed, "preview", ed.apply) if preview else ed.apply
+            out = run(face, mine, crop=crop if ran else None, region=region,
                            conditions={k: c for k, c in conds.items() if k in mine} or None,
                            after=tuple(e.title for e in ran), guest=ed.engine != self.engine)
             crop, region = out.crop, out.region
@@ -269,6 +279,25 @@ class Composer:
             with self._parse_lock:
                 return check_label_map(self.parser.parse(crop))
         return landmark_parse(crop)
+
+    def parse_detailed(self, crop: np.ndarray, engine: str = "lite") -> Any:
+        """Labels, occluder mask and per-class notes (:class:`~faceedit.parsing.landmark.Parsing`).
+
+        The landmark parser finds accessories and hands itself; with BiSeNet the hands come from
+        :func:`~faceedit.parsing.landmark.find_occluder` beside its labels.
+        """
+        from faceedit.parsing.landmark import LandmarkParser, Parsing, find_occluder
+
+        if engine == "gan" and self.parser is not None:
+            labels = self.parse(crop, engine)
+            occluder = find_occluder(crop)
+            hands = ("hands in front of the face or beside it" if occluder.any()
+                     else "no hand found (other objects in front of the face are not detected)")
+            return Parsing(labels, occluder, {"parser": "BiSeNet (CelebAMask-HQ): accessories as its classes",
+                                              "occluder": hands})
+        parsing = LandmarkParser().parse_detailed(crop)
+        parsing.labels = check_label_map(parsing.labels)
+        return parsing
 
     def _labelled(self, out: EditorOutput, ed: Editor) -> EditorOutput:
         out.engine = out.engine or ed.engine

@@ -13,7 +13,7 @@ import numpy as np
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState
-from faceedit.editors.gan_runtime import ENCODERS, GanRuntime, StyleSpace
+from faceedit.editors.gan_runtime import ENCODERS, PREVIEW_RESOLUTION, GanRuntime, StyleSpace
 
 #: Slider range offered for every direction.
 ATTRIBUTE_RANGE: tuple[float, float] = (-3.0, 3.0)
@@ -78,11 +78,27 @@ class InterfaceGanSliders(Editor):
               region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
               after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
         """Generator on the cached W+ moved along the directions, blended over the face + hair."""
+        return self._edit(face, values, crop, conditions, preview=False)
+
+    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """:meth:`apply` from the generator's RGB at :data:`PREVIEW_RESOLUTION` (a prefix of the same pass)."""
+        return self._edit(face, values, crop, conditions, preview=True)
+
+    def _edit(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
+              conditions: dict[str, list[str]] | None, preview: bool) -> EditorOutput:
         from faceedit.align import face_region
 
         w = self.directions.apply(self.style.latent(face), values, conditions=conditions or None)
+        size = face.crop.shape[0]
         render = face.cache.get("gan", {}).get("render")  # a face shown through another generator (an art style)
-        generated = render(w) if render is not None else self.style.generate(w, face.crop.shape[0])
+        if render is not None:  # an art style's generator has no preview path: its full render serves both
+            generated = render(w)
+        elif preview:
+            generated = self.style.preview(w, size, PREVIEW_RESOLUTION)
+        else:
+            generated = self.style.generate(w, size)
         if face.cache.get("gan", {}).get("generated"):
             return EditorOutput(crop=generated, message=self.title)  # a generated face: the image is the result
         region = face_region(face.labels)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from faceedit.editors import lite_geometry as geo
+from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState
 from faceedit.editors.lite_ops import (
     ATTRIBUTE_RANGE,
@@ -23,13 +24,16 @@ from faceedit.editors.lite_ops import (
     _display,
     age_texture,
     expression_map,
+    keep_protected,
     pose_map,
     repaint,
     swap_components,
 )
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError
-from faceedit.labels import COMPONENTS, check_label_map, component_indices
+from faceedit.labels import COMPONENTS, check_label_map, component_indices, protected_mask
 
+#: Side of the lite slider preview, as a fraction of the crop's.
+PREVIEW_SCALE = 0.5
 NO_CONDITIONS = ("Conditional editing (e.g. smile while keeping age) works on GAN latent directions; "
                  "the lite engine's sliders are already independent and take no conditions.")
 
@@ -102,7 +106,7 @@ class LiteSliders(Editor):
         lm = face.landmarks.astype(np.float64)
         if age != 0:
             image = age_texture(image, face.labels, age)
-            notes.append("age is an approximate heuristic (skin texture, sagging, hair colour), "
+            notes.append("age is an approximate heuristic (skin texture and hair colour), "
                          "not a learned ageing model")
         maps = None
         if smile != 0 or age != 0:
@@ -117,11 +121,43 @@ class LiteSliders(Editor):
         out = geo.remap(image, maps) if maps is not None else image.copy()
         if hole is not None and hole.any():
             out = cv2.inpaint(out, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        if yaw == 0 and pitch == 0:  # smile and age leave accessories and hands as they are (a turn moves them)
+            out = keep_protected(out, face.crop, protected_mask(face.labels, face.occluder))
         if guest:
             moved = ", ".join(k for k, x in values.items() if x != 0)
             later = f", after {' and '.join(after)})" if after else ")"
             notes.insert(0, f"lite engine {moved} ({self.title}{later}")
         return EditorOutput(crop=out, message="; ".join(notes))
+
+
+    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """:meth:`apply` on the crop at :data:`PREVIEW_SCALE` of its side, scaled back where it changed.
+
+        For the live preview while a slider is dragged: the warp costs about the square of the side less;
+        pixels the small edit did not change stay exactly the crop's.
+        """
+        base = face.crop if crop is None else np.ascontiguousarray(crop)
+        size = base.shape[0]
+        side = max(64, int(round(size * PREVIEW_SCALE)))
+        if side >= size:
+            return self.apply(face, values, crop, region, conditions, after, guest)
+
+        def shrink(img: np.ndarray, nearest: bool = False) -> np.ndarray:
+            interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+            return cv2.resize(img, (side, side), interpolation=interp)
+
+        occluder = None if face.occluder is None else shrink(face.occluder.astype(np.uint8), True).astype(bool)
+        small = FaceState(crop=shrink(base), labels=shrink(face.labels, True),
+                          landmarks=(face.landmarks * (side / size)).astype(np.float32), occluder=occluder)
+        out = self.apply(small, values, conditions=conditions, after=after, guest=guest)
+        changed = np.any(out.crop != small.crop, axis=-1)
+        if not changed.any():
+            return EditorOutput(crop=base.copy(), message=out.message)
+        up = cv2.resize(out.crop, (size, size), interpolation=cv2.INTER_LINEAR)
+        weight = cv2.resize(tex.dilate(changed, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+        return EditorOutput(crop=tex.blend(base, up, np.clip(weight, 0.0, 1.0)), message=out.message)
 
 
 class LiteMaskEdit(Editor):

@@ -9,8 +9,9 @@ Attributes (absolute slider values, 0 = unchanged, range -3..3):
 
 * ``smile`` - a smooth Gaussian-RBF displacement field through mesh landmarks:
   mouth corners up and out (down and in for negative values), the lips curved
-  with them, cheeks and nasolabial area lifted; eyes, nose, chin
-  and the face outline are anchors.
+  with them, nasolabial area and cheeks lifted.  The motion is confined to the
+  lower-middle face and fades to zero before the face outline, the nose and the
+  eyes, so the jaw line and the face's shape stay where they are.
 * ``pose`` / ``pitch`` - yaw / pitch of ``POSE_DEGREES_PER_UNIT`` degrees per unit
   (at most ``MAX_POSE_DEGREES``): the 3-D mesh is rotated about a pivot behind
   the face and its texture re-rendered piecewise-affinely over a Delaunay
@@ -18,10 +19,14 @@ Attributes (absolute slider values, 0 = unchanged, range -3..3):
   hair and background along with a falloff, and what becomes visible is stretched
   from its neighbouring texture.  ``pose > 0`` turns the face toward the image
   right (the nose tip moves right); ``pitch > 0`` tilts it up.
-* ``age`` - an approximate heuristic: older = skin detail (creases) boosted by
-  high-pass sharpening, jaw and cheeks sagging, hair greyed (desaturated and
-  lightened); younger = skin smoothed by a bilateral filter, a slight lift,
-  livelier hair colour.
+* ``age`` - an approximate heuristic that changes texture and colour, never shape:
+  older = skin detail (creases) boosted by high-pass sharpening and the skin a
+  little desaturated, hair greyed (desaturated and lightened); younger = skin
+  smoothed by a bilateral filter, livelier hair colour.
+
+Smile and age leave accessories (glasses, hat, earrings, necklace) and occluders
+(hands in front of the face) exactly as they are (:func:`keep_protected` with
+:func:`faceedit.labels.protected_mask`); a head turn moves them with the head.
 
 Mask edit: every pixel whose class changed is first filled with texture of its
 new class (mirrored from that class's region; the backdrop by a smooth push-pull

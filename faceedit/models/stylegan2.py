@@ -444,26 +444,55 @@ class Generator(nn.Module):
         noise: Sequence[torch.Tensor | None] | None = None,  # explicit per-layer noise (overrides noise_mode)
     ) -> torch.Tensor:
         """W+ code → image [N, 3, size, size] (roughly in [-1, 1])."""
+        return self._synthesize(w_plus, self._checked_noise(w_plus, noise_mode, generator, noise))
+
+    def _checked_noise(self, w_plus: torch.Tensor, noise_mode: NoiseMode, generator: torch.Generator | None,
+                       noise: Sequence[torch.Tensor | None] | None) -> Sequence[torch.Tensor | None]:
+        """The per-layer noise of a synthesis call, after checking the W+ code's shape."""
         if w_plus.ndim != 3 or w_plus.shape[1:] != (self.n_latent, self.style_dim):
             raise InvalidArgumentError(
                 f"w_plus must have shape [N, {self.n_latent}, {self.style_dim}], got {tuple(w_plus.shape)}"
             )
         if noise is None:
-            noise = self._noise_for(noise_mode, w_plus.shape[0], generator)
-        elif len(noise) != self.num_layers:
+            return self._noise_for(noise_mode, w_plus.shape[0], generator)
+        if len(noise) != self.num_layers:
             raise InvalidArgumentError(f"noise must list {self.num_layers} maps, got {len(noise)}")
-        return self._synthesize(w_plus, noise)
+        return noise
 
-    def _synthesize(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    def synthesis_to(
+        self,
+        w_plus: torch.Tensor,  # [N, n_latent, style_dim]
+        resolution: int,  # a power of two, 4..size
+        noise_mode: NoiseMode = "const",
+        generator: torch.Generator | None = None,
+        noise: Sequence[torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        """The skip branch's RGB image at ``resolution``, [N, 3, resolution, resolution]: a preview.
+
+        StyleGAN2's output is the sum of every level's ToRGB, each upsampled; the running sum at a lower
+        level is a low-resolution image of the same face.  This runs :meth:`synthesis` only up to that
+        level (the same prefix of the same pass, nothing after it), so at 256 px of a 1024 px generator it
+        costs about half the full pass.  ``resolution == size`` is :meth:`synthesis` itself.
+        """
+        log_res = int(math.log2(resolution)) if resolution >= 4 else 0
+        if resolution < 4 or 2**log_res != resolution or resolution > self.size:
+            raise InvalidArgumentError(f"resolution must be a power of two in 4..{self.size}, got {resolution}")
+        return self._synthesize(w_plus, self._checked_noise(w_plus, noise_mode, generator, noise), levels=log_res - 2)
+
+    def _synthesize(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None],
+                    levels: int | None = None) -> torch.Tensor:
+        """The synthesis pass; ``levels``: how many upsampling levels after 4 px to run (None: all)."""
         latent = latent.to(self.input.input.dtype)
         # channels-last runs the convolutions (and above all the transposed ones) markedly faster on CPU
         out = self.input(latent.shape[0]).contiguous(memory_format=torch.channels_last)
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
         i = 1
-        for conv1, conv2, noise1, noise2, to_rgb in zip(
+        for level, (conv1, conv2, noise1, noise2, to_rgb) in enumerate(zip(
             self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs
-        ):
+        )):
+            if levels is not None and level >= levels:
+                break
             out = conv1(out, latent[:, i], noise=noise1)
             out = conv2(out, latent[:, i + 1], noise=noise2)
             skip = to_rgb(out, latent[:, i + 2], skip)
