@@ -106,7 +106,7 @@ class ArtTab:
             progress(0.2, desc="Stylising…")
             result = art.stylise(state.session, style, float(strength), U.parse_named_values(values or {}),
                                  engine)
-            return (*U._result_outputs(state, result, "stylised"), *U._session_sliders(state.session, layout))
+            return (*U._result_outputs(state, result, "stylised"), *U._session_sliders(state, layout))
 
         @U._gpu
         @U._user_errors
