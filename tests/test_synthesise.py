@@ -53,12 +53,6 @@ def face_map(shift: int = 0) -> np.ndarray:
     return cv2.resize(from_helen(helen), (512, 512), interpolation=cv2.INTER_NEAREST)
 
 
-def digest(image: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def composer():
     return build_composer()
@@ -91,17 +85,24 @@ def test_variations_differ_inside_the_face_and_repeat_for_a_seed(composer, model
     assert np.array_equal(alone.image, first[1].image), "face k of seed s is seed s + k on its own"
 
 
-def test_same_seed_same_face_in_another_process(composer) -> None:
-    """The noise is drawn on the CPU from the seed: a fresh process draws the same faces."""
-    here = [digest(synth.synthesise(composer, face_map(), 1, 11, m)[0].image) for m in MODELS]
-    code = ("import sys; sys.path.insert(0, 'tests'); import test_synthesise as t; from faceedit import synth; "
-            "c = t.build_composer(); print(' '.join(t.digest(synth.synthesise(c, t.face_map(), 1, 11, m)[0].image) "
-            "for m in t.MODELS))")
+def test_same_seed_same_face_in_another_process(composer, tmp_path) -> None:
+    """The noise is drawn on the CPU from the seed: a fresh process (another thread count, so other float32
+    summation orders in the convolutions) draws the same faces, up to a grey level of rounding."""
+    here = [synth.synthesise(composer, face_map(), 1, 11, m)[0].image for m in MODELS]
+    code = ("import sys, numpy as np; sys.path.insert(0, 'tests'); import test_synthesise as t; "
+            "from faceedit import synth; c = t.build_composer(); "
+            f"np.save({str(tmp_path / 'faces.npy')!r}, np.stack([synth.synthesise(c, t.face_map(), 1, 11, m)[0].image "
+            "for m in t.MODELS]))")
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == here
+    there = np.load(tmp_path / "faces.npy")
+    other = synth.synthesise(composer, face_map(), 1, 12, MODELS[0])[0].image  # the next seed: another face
+    for model, a, b in zip(MODELS, here, there):
+        diff = np.abs(a.astype(int) - b)
+        assert diff.max() <= 2 and diff.mean() < 0.05, f"{model}: seed 11 drew another face in a fresh process"
+    assert np.abs(here[0].astype(int) - other).max() > 20, "the tolerance would hide a different face"
 
 
 def test_gu_draw_is_the_official_random_embed(composer) -> None:
