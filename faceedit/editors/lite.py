@@ -27,6 +27,7 @@ from faceedit.editors.lite_ops import (
     keep_protected,
     pose_map,
     repaint,
+    smile_region,
     swap_components,
 )
 from faceedit.errors import InvalidArgumentError, UnsupportedEditError
@@ -110,7 +111,13 @@ class LiteSliders(Editor):
                          "not a learned ageing model")
         maps = None
         if smile != 0 or age != 0:
-            maps = expression_map(lm, size, smile=smile, age=age)
+            region = None
+            if smile != 0:  # the smile's motion weight depends on the face alone: once per face and size
+                cache = face.cache.setdefault("lite", {})
+                region = cache.get(("smile_region", size))
+                if region is None:
+                    region = cache[("smile_region", size)] = smile_region(lm, size)
+            maps = expression_map(lm, size, smile=smile, age=age, region=region)
         hole = None
         if yaw != 0 or pitch != 0:
             pose_maps, hole = pose_map(lm, size, yaw, pitch)
@@ -150,7 +157,8 @@ class LiteSliders(Editor):
 
         occluder = None if face.occluder is None else shrink(face.occluder.astype(np.uint8), True).astype(bool)
         small = FaceState(crop=shrink(base), labels=shrink(face.labels, True),
-                          landmarks=(face.landmarks * (side / size)).astype(np.float32), occluder=occluder)
+                          landmarks=(face.landmarks * (side / size)).astype(np.float32), occluder=occluder,
+                          cache=face.cache)  # its size-keyed entries (e.g. the smile region) last per face
         out = self.apply(small, values, conditions=conditions, after=after, guest=guest)
         changed = np.any(out.crop != small.crop, axis=-1)
         if not changed.any():

@@ -101,14 +101,16 @@ def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     return (left + right) / 2, ex, width, ey, height  # type: ignore[return-value]
 
 
-def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: float,
+                   region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Backward map of the smile: mouth corners, lips and cheeks move; outline, nose and eyes stay.
 
     Age changes no shape (its edit is texture and colour only, :func:`age_texture`),
     so ``age`` alone gives the identity map.  The displacement is confined to the
     lower-middle face (:func:`_smile_region`), fading to zero before the face
     outline, the nose and the eyes, so the jaw line and the face's shape are kept.
+    ``region`` is that weight when the caller already has it (:func:`smile_region`: it depends on the
+    face alone, not on the slider, so a session computes it once per face).
     """
     del age  # shape is kept: ageing is texture only
     centre, ex, w, ey, face_h = _face_frame(lm)
@@ -141,8 +143,13 @@ def expression_map(lm: np.ndarray, size: tuple[int, int], smile: float, age: flo
     dst[: len(idx)] += np.array([moves[i] for i in idx])
     mx, my = geo.rbf_map(src, dst, size, sigma=0.3 * w)
     ix, iy = geo.identity_map(size)
-    weight = _smile_region(lm, size, w)
+    weight = smile_region(lm, size) if region is None else region
     return ix + weight * (mx - ix), iy + weight * (my - iy)
+
+
+def smile_region(lm: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The smile's motion weight for a face (:func:`_smile_region` at the face frame's mouth width)."""
+    return _smile_region(lm, size, _face_frame(lm)[2])
 
 
 def _smile_region(lm: np.ndarray, size: tuple[int, int], mouth_w: float) -> np.ndarray:
