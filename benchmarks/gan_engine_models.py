@@ -30,8 +30,8 @@ from faceedit.editors.lite import lite_editors  # noqa: E402
 from faceedit.editors.lite_texture import dilate  # noqa: E402
 from faceedit.editors.mask_guided import MaskGuidedMaskEdit, MaskGuidedSwap  # noqa: E402
 from faceedit.labels import COMPONENTS, INDEX  # noqa: E402
+from faceedit.mask_guided_official import MaskGuidedEditor  # noqa: E402
 from faceedit.models.l2m import Generator, L2MNets, StyleEncoder  # noqa: E402
-from faceedit.models.mask_guided import MaskGuidedEditor  # noqa: E402
 from faceedit.session import Session  # noqa: E402
 
 

@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import min_wall_cpu, threads_and_repeats  # noqa: E402
+from faceedit import mask_guided_official as mgo  # noqa: E402
 from faceedit.editors.mask_guided import generate_prepared, prepare_face  # noqa: E402
-from faceedit.models import mask_guided as mg  # noqa: E402
 
 
 def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def _face(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     args = threads_and_repeats(__doc__.splitlines()[0])
     torch.manual_seed(0)
-    model = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False).eval().requires_grad_(False)
+    model = mgo.MaskGuidedEditor(with_image_decoders=False, with_parser=False).eval().requires_grad_(False)
     image, labels = _face(0)
     target = labels.copy()
     target[target == 4] = 1

@@ -161,6 +161,7 @@ def mask_guided() -> tuple[Run, dict[str, torch.Tensor]]:
     from mask_guided_fixtures import seeded_weights
     from safetensors.torch import load_file
 
+    from faceedit import mask_guided_official as mgo
     from faceedit.models import mask_guided as mg
 
     ref: dict[str, torch.Tensor] = {}
@@ -172,7 +173,7 @@ def mask_guided() -> tuple[Run, dict[str, torch.Tensor]]:
         torch.save(seeded_weights(DATA, label), folder / f"latest_net_{label}.pth")
 
     def run(dt: torch.dtype) -> dict[str, torch.Tensor]:
-        model = mg.load_official(folder, device="cpu").to(dt)
+        model = mgo.load_official(folder, device="cpu").to(dt)
         as_float = torch.Tensor.float
         if dt == torch.float64:  # the editor casts with .float() and makes float32 zeros; keep float64 here
             torch.Tensor.float = torch.Tensor.double

@@ -41,7 +41,8 @@ def faces(astronaut: np.ndarray) -> tuple[FaceState, FaceState]:
 
 @pytest.fixture(scope="module")
 def composer(l2m_nets):  # noqa: F811 - the fixture imported above
-    from faceedit.models.mask_guided import MaskGuidedEditor, load_network
+    from faceedit.mask_guided_official import MaskGuidedEditor
+    from faceedit.models.mask_guided import load_network
 
     torch.manual_seed(0)
     gen = CountingGenerator(16, style_dim=STYLE_DIM, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)

@@ -204,7 +204,8 @@ def test_l2m_alone_keeps_the_lite_sliders_beside_its_own(monkeypatch, l2m_nets, 
 @pytest.fixture(scope="module")
 def mask_guided():
     """Gu et al.'s model class at 1/32 width (the official keys), seeded weights loaded strictly."""
-    from faceedit.models.mask_guided import MaskGuidedEditor, load_network
+    from faceedit.mask_guided_official import MaskGuidedEditor
+    from faceedit.models.mask_guided import load_network
 
     model = MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=32)
     for i, label in enumerate(model.labels()):

@@ -8,7 +8,7 @@ import pytest
 from faceedit.errors import InvalidArgumentError
 from faceedit.helen import FROM_HELEN, TO_HELEN, from_helen, to_helen
 from faceedit.labels import INDEX
-from faceedit.models.mask_guided import component_centres
+from faceedit.mask_guided_official import component_centres
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 from mask_guided_fixtures import synthetic_face_labels
 from PIL import Image
 
+from faceedit import mask_guided_official as mgo
 from faceedit.errors import CheckpointLayoutError, InvalidArgumentError, WeightsMissingError
 from faceedit.models import mask_guided as mg
 
@@ -93,7 +94,7 @@ def test_nearest_index_matches_pil_bit_exactly(n_in, n_out):
     rng = np.random.default_rng(n_in + n_out)
     img = rng.integers(0, 11, size=(n_in, n_in + 7), dtype=np.uint8)
     expect = np.asarray(Image.fromarray(img).resize((int(1.1 * (n_in + 7)), n_out), Image.NEAREST))
-    assert np.array_equal(mg.pil_nearest_resize(img, int(1.1 * (n_in + 7)), n_out), expect)
+    assert np.array_equal(mgo.pil_nearest_resize(img, int(1.1 * (n_in + 7)), n_out), expect)
 
 
 def test_centres_are_box_midpoints_with_fallbacks():
@@ -102,9 +103,9 @@ def test_centres_are_box_midpoints_with_fallbacks():
     lab[100, 80] = 4
     lab[150:152, 90:93] = 8  # mouth only as inner mouth
     lab[160, 180] = 9  # widens the mouth box to cols 90..180, rows 150..160
-    c = mg.component_centres(lab)
+    c = mgo.component_centres(lab)
     assert c.tolist() == [105, 100, 116, 160, 155, 135]  # right eye absent -> (116, 160)
-    assert mg.component_centres(np.zeros((256, 256), np.uint8)).tolist() == [116, 96, 116, 160, 184, 128]
+    assert mgo.component_centres(np.zeros((256, 256), np.uint8)).tolist() == [116, 96, 116, 160, 184, 128]
 
 
 def test_centre_too_close_to_the_border_is_a_clear_error():
@@ -112,12 +113,12 @@ def test_centre_too_close_to_the_border_is_a_clear_error():
     lab[lab == 4] = 1
     lab[5:12, 2:20] = 4
     with pytest.raises(InvalidArgumentError, match="left eye .* too close to the border"):
-        mg.component_centres(lab)
+        mgo.component_centres(lab)
 
 
 def test_growth_enlarges_eyes_and_mouth_about_their_centres():
     lab = synthetic_face_labels()
-    grown, centres = mg.prepare_labels(lab)
+    grown, centres = mgo.prepare_labels(lab)
     for group in ((4,), (5,), (7, 8, 9)):
         before, after = np.isin(lab, group).sum(), np.isin(grown, group).sum()
         assert 1.15 * before < after < 1.3 * before  # ~ 1.1^2 in area
@@ -125,7 +126,7 @@ def test_growth_enlarges_eyes_and_mouth_about_their_centres():
     changed = grown != lab
     assert np.isin(grown[changed], (4, 5, 7, 8, 9)).all()
     # the centres are those of the map as read, and stay centred after growth
-    assert np.abs(mg.component_centres(grown) - centres).max() <= 1
+    assert np.abs(mgo.component_centres(grown) - centres).max() <= 1
 
 
 def test_place_features_uses_int_c_over_4_plus_half():
@@ -148,7 +149,7 @@ def test_place_features_uses_int_c_over_4_plus_half():
 
 def test_bad_inputs_raise_typed_errors():
     with torch.device("meta"):
-        model = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False)
+        model = mgo.MaskGuidedEditor(with_image_decoders=False, with_parser=False)
     lab = synthetic_face_labels()
     img = np.zeros((256, 256, 3), np.uint8)
     with pytest.raises(InvalidArgumentError, match="256x256 RGB uint8"):

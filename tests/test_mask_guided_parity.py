@@ -15,6 +15,7 @@ import torch
 from mask_guided_fixtures import seeded_weights
 from safetensors.torch import load_file
 
+from faceedit import mask_guided_official as mgo
 from faceedit.editors.mask_guided import generate_prepared, prepare_face
 from faceedit.models import mask_guided as mg
 
@@ -37,7 +38,7 @@ def inputs(ref) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def model(shared_dir, tmp_path_factory) -> mg.MaskGuidedEditor:
+def model(shared_dir, tmp_path_factory) -> mgo.MaskGuidedEditor:
     folder = tmp_path_factory.mktemp("pretrained")
     for label in (*mg.INFERENCE_LABELS, "P"):
         state = seeded_weights(shared_dir, label)
@@ -45,7 +46,7 @@ def model(shared_dir, tmp_path_factory) -> mg.MaskGuidedEditor:
             state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
         legacy = label.startswith("encoder_")  # torch 0.4.1 wrote the legacy (non-zip) format
         torch.save(state, folder / f"latest_net_{label}.pth", _use_new_zipfile_serialization=not legacy)
-    net = mg.load_official(folder, device="cpu")
+    net = mgo.load_official(folder, device="cpu")
     assert net.labels() == (*mg.INFERENCE_LABELS, "P")
     assert not any(p.requires_grad for p in net.parameters()) and not net.training
     return net
@@ -53,7 +54,7 @@ def model(shared_dir, tmp_path_factory) -> mg.MaskGuidedEditor:
 
 def test_grown_maps_and_centres_identical(ref, inputs):
     for name, key in (("labels_a", "style"), ("target", "target")):
-        grown, centres = mg.prepare_labels(inputs[name])
+        grown, centres = mgo.prepare_labels(inputs[name])
         assert np.array_equal(grown, ref[f"grown_{key}"].numpy())
         assert centres.tolist() == ref[f"centres_{key}"].tolist()
 
@@ -63,7 +64,7 @@ def test_edit_matches_official_inference(model, ref, inputs):
     assert out.shape == (1, 3, 256, 256)
     assert (out - ref["edit"]).abs().max().item() <= TOL
     # saved as the official tensor2im does: identical bytes except at exact rounding boundaries
-    mine, theirs = mg.tensor_to_image(out), mg.tensor_to_image(ref["edit"])
+    mine, theirs = mgo.tensor_to_image(out), mgo.tensor_to_image(ref["edit"])
     assert mine.shape == (256, 256, 3) and (mine != theirs).mean() < 1e-3
     # the app path: style face prepared once (features, background, cached component shares), one G pass
     prepared = prepare_face(model, inputs["image_a"], inputs["labels_a"], content_image=inputs["image_b"])
@@ -102,7 +103,7 @@ def test_parsing_matches_official_except_where_p_is_undecided(model, ref, inputs
         labels = model.parse(inputs[image])
         assert labels.dtype == np.uint8 and labels.shape == (256, 256)
         with torch.inference_mode():
-            top2 = model.P(mg.image_to_tensor(inputs[image])).topk(2, dim=1).values[0]
+            top2 = model.P(mgo.image_to_tensor(inputs[image])).topk(2, dim=1).values[0]
         decided = (top2[0] - top2[1]).numpy() >= 1e-6
         assert np.array_equal(labels[decided], ref[key].numpy()[decided])
         assert decided.mean() > 0.99
@@ -116,9 +117,9 @@ def test_moving_an_eye_in_the_target_map_moves_its_features(model, inputs):
     ys, xs = np.nonzero(target == 4)
     moved[ys + 20, xs - 25] = 4  # 20 px down, 25 px left
     feats = model.encode(inputs["image_a"], inputs["labels_a"])
-    grown, centres = mg.prepare_labels(moved)
+    grown, centres = mgo.prepare_labels(moved)
     lab = torch.from_numpy(grown).long()[None]
-    bg = mg.image_to_tensor(inputs["image_a"])
+    bg = mgo.image_to_tensor(inputs["image_a"])
     zero = {**feats, "left_eye": torch.zeros_like(feats["left_eye"])}
     with torch.inference_mode():
         with_eye = model.synthesize(feats, lab, torch.from_numpy(centres)[None], bg)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from mask_guided_fixtures import synthetic_face_labels
 
+from faceedit import mask_guided_official as mgo
 from faceedit.editors.mask_guided import generate_prepared, prepare_face
 from faceedit.errors import InvalidArgumentError
-from faceedit.models import mask_guided as mg
 from faceedit.models import mask_guided_runtime as mgr
 
 
@@ -30,7 +30,7 @@ def test_winograd_conv_equals_the_direct_conv_up_to_rounding():
 def small():
     """A 1/8-width model with non-trivial BatchNorm statistics, so folding them matters."""
     torch.manual_seed(0)
-    model = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
+    model = mgo.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -81,7 +81,7 @@ def test_a_model_built_under_inference_mode_still_gets_the_fast_path(small):
     model, image, labels = small
     state = model.state_dict()
     with torch.inference_mode():  # parameters become inference tensors (no version counter)
-        fresh = mg.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
+        fresh = mgo.MaskGuidedEditor(with_image_decoders=False, with_parser=False, div=8)
         fresh.load_state_dict(state)
     fresh.eval()
     fast = generate_prepared(fresh, prepare_face(fresh, image, labels), labels)

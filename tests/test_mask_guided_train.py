@@ -17,6 +17,7 @@ from mask_guided_fixtures import layout, synthetic_face_labels, write_training_s
 from PIL import Image
 from safetensors.torch import load_file
 
+from faceedit import mask_guided_official as mgo
 from faceedit.errors import InvalidArgumentError, WeightsMissingError
 from faceedit.helen import from_helen
 from faceedit.models import mask_guided as mg
@@ -119,7 +120,7 @@ def test_dataset_converts_19_class_maps_and_rejects_bad_folders(tmp_path):
     item = tr.FaceLabelDataset(root, "canonical")[0]
     assert item["image"].shape == (3, 256, 256) and item["label"].shape == (256, 256)
     assert np.array_equal(item["ori_label"].numpy(), helen)  # 512 -> 256 NEAREST, then 19 -> 11
-    assert item["centres"].tolist() == mg.component_centres(helen).tolist()
+    assert item["centres"].tolist() == mgo.component_centres(helen).tolist()
     # CelebAMask-HQ's own order goes through the same conversion
     from faceedit.labels import TO_CELEBAMASK
 

@@ -35,7 +35,8 @@ MODELS = ("gu", "psp")
 
 def build_composer():
     """The synthetic GAN composer (deterministic: the same networks in every process)."""
-    from faceedit.models.mask_guided import MaskGuidedEditor, load_network
+    from faceedit.mask_guided_official import MaskGuidedEditor
+    from faceedit.models.mask_guided import load_network
 
     torch.manual_seed(0)
     gen = CountingGenerator(16, style_dim=STYLE_DIM, n_mlp=2, channel_multiplier=1).eval().requires_grad_(False)
@@ -381,7 +382,8 @@ def test_full_width_official_layout_draws_distinct_repeatable_faces(data_dir, on
     from mask_guided_fixtures import seeded_weights
 
     from faceedit.editors.gan_runtime import GanRuntime
-    from faceedit.models.mask_guided import INFERENCE_LABELS, MaskGuidedEditor, load_network
+    from faceedit.mask_guided_official import MaskGuidedEditor
+    from faceedit.models.mask_guided import INFERENCE_LABELS, load_network
 
     model = MaskGuidedEditor(with_image_decoders=False, with_parser=False)
     for label in INFERENCE_LABELS:

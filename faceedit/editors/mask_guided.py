@@ -19,7 +19,7 @@ from faceedit.editors.gan_runtime import GanRuntime, changed_region, image_at
 from faceedit.editors.lite import check_components, check_painted
 from faceedit.helen import to_helen
 from faceedit.labels import component_indices
-from faceedit.models.mask_guided import check_helen_labels, check_image, image_to_tensor, prepare_labels
+from faceedit.mask_guided_official import check_helen_labels, check_image, image_to_tensor, prepare_labels
 from faceedit.models.mask_guided_runtime import IncrementalGenerator, PreparedFace
 
 #: Side of the mask-guided generator's input (Gu et al. work at 256x256).
@@ -37,7 +37,7 @@ def prepare_face(model: Any, image: np.ndarray, labels: np.ndarray, content_imag
                  random_embed: bool = False, generator: torch.Generator | None = None) -> PreparedFace:
     """Encode a style face once (features) and a content image's background features, for fast edits.
 
-    ``model``: a :class:`faceedit.models.mask_guided.MaskGuidedEditor`; 256x256 uint8 image, Helen labels.
+    ``model``: a :class:`faceedit.mask_guided_official.MaskGuidedEditor`; 256x256 uint8 image, Helen labels.
     """
     features = model.encode(image, labels, random_embed=random_embed, generator=generator)
     content = check_image(image if content_image is None else content_image, "content image")
@@ -73,7 +73,7 @@ class _MaskGuided(Editor):
     requires = ((MASK_GUIDED_WEIGHTS,),)
 
     def __init__(self, model: Any, runtime: GanRuntime | None = None) -> None:
-        """``model``: a :class:`faceedit.models.mask_guided.MaskGuidedEditor`."""
+        """``model``: a :class:`faceedit.mask_guided_official.MaskGuidedEditor`."""
         self.model = model
         self.runtime = runtime or GanRuntime(device=model.device)
 

@@ -171,7 +171,7 @@ class GuRandomEmbedding(_Synthesiser):
     requires = ((MASK_GUIDED_WEIGHTS,),)
 
     def __init__(self, model: Any, runtime: GanRuntime | None = None) -> None:
-        """``model``: a :class:`faceedit.models.mask_guided.MaskGuidedEditor`."""
+        """``model``: a :class:`faceedit.mask_guided_official.MaskGuidedEditor`."""
         self.model = model
         self.runtime = runtime or GanRuntime(device=model.device)
 

@@ -305,7 +305,7 @@ def inference_weights(G: Generator) -> FoldedGenerator:
 class PreparedFace:
     """Cached per-face state for fast repeated edits: component features and background features."""
 
-    features: dict[str, torch.Tensor]  # decoded component feature maps, see MaskGuidedEditor.encode
+    features: dict[str, torch.Tensor]  # decoded component feature maps, see mask_guided_official.MaskGuidedEditor.encode
     background: torch.Tensor  # [1, 64, 256, 256] background-encoder output of the content image
     projected: dict[str, torch.Tensor]  # Generator.project_components(features)
     incremental: IncrementalGenerator | None = None  # activations of the last edit, see IncrementalGenerator

@@ -78,6 +78,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from faceedit import mask_guided_official as official
 from faceedit.errors import CheckpointLayoutError, FaceEditError, InvalidArgumentError, WeightsMissingError
 from faceedit.helen import from_helen, to_helen
 from faceedit.labels import FROM_CELEBAMASK, labels_to_color
@@ -149,12 +150,12 @@ class FaceLabelDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image, lab = self._read(index)
         try:
-            lab = mg.check_helen_labels(lab)
-            grown, centres = mg.prepare_labels(lab)
+            lab = official.check_helen_labels(lab)
+            grown, centres = official.prepare_labels(lab)
         except FaceEditError as exc:
             raise InvalidArgumentError(f"{self.items[index][1].name}: {exc}") from None
         return {
-            "image": mg.image_to_tensor(image)[0],
+            "image": official.image_to_tensor(image)[0],
             "label": torch.from_numpy(grown).long(),
             "ori_label": torch.from_numpy(lab).long(),
             "centres": torch.from_numpy(centres),
@@ -229,7 +230,7 @@ def official_init(module: nn.Module) -> None:
 class GeneratorSide(nn.Module):
     """Everything ``optimizer_G_together`` trains, with the forward of one iteration (DDP unit)."""
 
-    def __init__(self, editor: mg.MaskGuidedEditor) -> None:
+    def __init__(self, editor: mg.MaskGuidedNetworks) -> None:
         super().__init__()
         self.editor = editor
 
@@ -378,7 +379,7 @@ def train(opts: Options) -> dict:
 
     # identical initial weights on every rank, then per-rank randomness
     torch.manual_seed(opts.seed)
-    editor = mg.MaskGuidedEditor(with_image_decoders=True, with_parser=True, div=opts.div)
+    editor = mg.MaskGuidedNetworks(with_image_decoders=True, with_parser=True, div=opts.div)
     d_net = mg.MultiscaleDiscriminator(ndf=64 // opts.div)
     d2_net = mg.MultiscaleDiscriminator(ndf=64 // opts.div)
     for net in (editor, d_net, d2_net):
