@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -597,15 +597,11 @@ class Session:
         return step.result
 
 
+#: One worker for background prepare steps, kept for the process: a fresh thread per session would build a new
+#: OpenMP thread team each time (~0.2 s on 2 cores); the inversions serialise on the runtime lock anyway.
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceedit-prepare")
+
+
 def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
-    """``fn(*args)`` started in a daemon thread; its result or error lands in the returned future."""
-    future: Future = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as err:  # noqa: BLE001 - re-raised where the result is used (Session.ready)
-            future.set_exception(err)
-
-    threading.Thread(target=work, name="faceedit-prepare", daemon=True).start()
-    return future
+    """``fn(*args)`` on the background worker; its result or error lands in the returned future."""
+    return _BACKGROUND.submit(fn, *args)
