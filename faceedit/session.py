@@ -17,12 +17,17 @@ across a mask edit).  Each operation is served by the engine its composer choose
 (:meth:`faceedit.editors.composer.Composer.engine_for`); the session gets its composer explicitly
 (``Session.from_photo(img, composer=...)``, by default one built from the weights registry).  A session
 is safe to use from several threads (one lock per session); editors and their models are shared read-only.
+
+``Session.from_photo(..., prefetch=True)`` (the page does this) runs the attribute editors' prepare step (the
+W+ inversion on the GAN engine) in a background thread: opening returns at once and the first operation waits
+only for what is left of it, and re-raises its error if it failed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,16 +195,19 @@ class Session:
         self.seed: int | None = None  # set for generated faces (from_seed)
         self.truncation: float | None = None
         self.mix: tuple[str, int] | None = None
+        self._pending: Future | None = None  # the opened face's prepare step running in the background
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_photo(cls, image: Any, face_index: int = 0, engine: str | None = None, size: int = 512,
-                   composer: Composer | None = None) -> Session:
+                   composer: Composer | None = None, prefetch: bool = False) -> Session:
         """Open a photo (path, bytes, PIL image or array) on face ``face_index`` (largest first).
 
         ``composer`` holds the editors (default: :meth:`Composer.from_registry`, which reads
         ``FACEEDIT_ENGINE``); ``engine`` forces ``"lite"`` or ``"gan"`` for every operation; by default
         each operation uses the GAN engine when its weights are present and the lite engine otherwise.
+        With ``prefetch`` the GAN attribute editors' prepare step (the W+ inversion) runs in a background
+        thread and the first operation waits for it (see the module docstring); the lite path is synchronous.
         """
         if size not in (256, 512, 1024):
             raise InvalidArgumentError(f"The aligned crop size must be 256, 512 or 1024; got {size}.")
@@ -211,8 +219,18 @@ class Session:
                               parse=lambda c: composer.parse_detailed(c, kind))
         session = cls(photo, engines, composer)
         session._missing, session._requested = missing, engine
-        session._chain().prepare(photo.face)
+        chain = session._chain()
+        if prefetch and chain.engine == "gan":
+            session._pending = _in_background(chain.prepare, photo.face)
+        else:
+            chain.prepare(photo.face)
         return session
+
+    def ready(self) -> None:
+        """Wait for the opened face's background prepare step (if any); re-raise its error once."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     @classmethod
     def from_seed(cls, seed: int, truncation: float = 0.7, mix: tuple[str, int] | None = None,
@@ -354,6 +372,7 @@ class Session:
     def _slide(self, values: dict[str, float], conditions: dict[str, list[str] | tuple[str, ...]] | None,
                preview: bool) -> tuple[_Step, dict[str, float], dict[str, tuple[str, ...]], Any]:
         """The current step, the merged values and conditions, and the rendered (result, region)."""
+        self.ready()
         chain = self._chain()
         step = self._history[self._index]
         merged = chain.check_values({**step.values, **values})
@@ -369,6 +388,7 @@ class Session:
         """
         chain = self._chain()
         with self._lock:
+            self.ready()
             step = self._history[self._index]
             conds = {name: tuple(conditions)} if conditions else {}
             out = []
@@ -385,6 +405,7 @@ class Session:
         engine = self._engine("mask_edit")
         labels = check_label_map(new_labels)
         with self._lock:
+            self.ready()
             step = self._history[self._index]
             return self._structural(step, self.composer.edit_mask(step.base, labels, engine))
 
@@ -399,6 +420,7 @@ class Session:
         component_indices(names)
         engine = self._engine("swap")
         with self._lock:
+            self.ready()
             step = self._history[self._index]
             size = step.base.crop.shape[0]
             try:
@@ -423,6 +445,7 @@ class Session:
         """
         kind = self.composer.engine_for(operation, engine)
         with self._lock:
+            self.ready()
             step = self._history[self._index]
             size = step.base.crop.shape[0]
             for key in ("reference", "source"):
@@ -572,3 +595,13 @@ class Session:
         self._history.append(step)
         self._index = len(self._history) - 1
         return step.result
+
+
+#: One worker for background prepare steps, kept for the process: a fresh thread per session would build a new
+#: OpenMP thread team each time (~0.2 s on 2 cores); the inversions serialise on the runtime lock anyway.
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceedit-prepare")
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` on the background worker; its result or error lands in the returned future."""
+    return _BACKGROUND.submit(fn, *args)

@@ -409,7 +409,9 @@ def _opened(state: UserState, note: str, extra: dict[str, Any], layout: list[tup
 
 @_gpu
 def _load(photo: str, face_index: int, engine: str | None, composer: Composer) -> Session:
-    return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine, composer=composer)
+    # The W+ inversion runs in the background while the user looks (not on ZeroGPU: its GPU leaves on return).
+    return Session.from_photo(photo, face_index=int(face_index or 0), engine=engine, composer=composer,
+                              prefetch="spaces" not in sys.modules)
 
 
 def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]:

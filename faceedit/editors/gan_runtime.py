@@ -149,11 +149,13 @@ class StyleSpace:
         return image_at(img, size)
 
     def latent(self, face: FaceState) -> Any:
-        """The face's cached W+ (inverted on first use, once per face)."""
-        cache = face.cache.setdefault("gan", {})
-        if "w" not in cache:
-            cache["w"] = self.encode(face.crop)
-        return cache["w"]
+        """The face's cached W+ (inverted on first use, once per face, even from several threads: the check
+        and the inversion hold the runtime's lock, which every forward pass takes anyway)."""
+        with self.runtime.lock:
+            cache = face.cache.setdefault("gan", {})
+            if "w" not in cache:
+                cache["w"] = self.encode(face.crop)
+            return cache["w"]
 
     def mean_latent(self) -> Any:
         """W's mean ``[1, 512]``: the checkpoint's ``latent_avg`` when present, else averaged once and cached."""
