@@ -66,10 +66,10 @@ def generate_prepared(model: Any, prepared: PreparedFace, labels: np.ndarray,
     return prepared.incremental(grown, comp)
 
 
-class _MaskGuided(Editor):
-    """What the mask edit and the swap share: the model and the face's prepared features."""
+class MaskGuidedModel:
+    """The mask-guided model an editor runs on: what every editor of Gu et al.'s networks needs to be built
+    (mixed in before :class:`Editor`: the mask edit, the swap and the random-embedding synthesiser)."""
 
-    engine = "gan"
     requires = ((MASK_GUIDED_WEIGHTS,),)
 
     def __init__(self, model: Any, runtime: GanRuntime | None = None) -> None:
@@ -80,6 +80,12 @@ class _MaskGuided(Editor):
     @classmethod
     def build(cls, runtime: GanRuntime) -> Editor:
         return cls(runtime.load(MASK_GUIDED_WEIGHTS), runtime)
+
+
+class _MaskGuided(MaskGuidedModel, Editor):
+    """What the mask edit and the swap share: the model and the face's prepared features."""
+
+    engine = "gan"
 
     @property
     def device(self) -> str:

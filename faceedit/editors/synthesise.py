@@ -30,7 +30,7 @@ import numpy as np
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState, register_operation
 from faceedit.editors.gan_runtime import ENCODER_SIZE, GanRuntime, image_at
-from faceedit.editors.mask_guided import MASK_GUIDED_SIZE, MASK_GUIDED_WEIGHTS
+from faceedit.editors.mask_guided import MASK_GUIDED_SIZE, MaskGuidedModel
 from faceedit.editors.seg2face import SEG2FACE_WEIGHTS, one_hot
 from faceedit.errors import InvalidArgumentError
 from faceedit.helen import to_helen
@@ -163,21 +163,11 @@ class _Synthesiser(Editor):
                             message=f"new face by {self.name}, seed {check_seed(seed)}, background: {mode}")
 
 
-class GuRandomEmbedding(_Synthesiser):
+class GuRandomEmbedding(MaskGuidedModel, _Synthesiser):
     """Gu et al.'s mask-guided generator with random component embeddings (see the module docstring)."""
 
     name = "Gu et al. random embedding"
     key = "gu"
-    requires = ((MASK_GUIDED_WEIGHTS,),)
-
-    def __init__(self, model: Any, runtime: GanRuntime | None = None) -> None:
-        """``model``: a :class:`faceedit.mask_guided_official.MaskGuidedEditor`."""
-        self.model = model
-        self.runtime = runtime or GanRuntime(device=model.device)
-
-    @classmethod
-    def build(cls, runtime: GanRuntime) -> Editor:
-        return cls(runtime.load(MASK_GUIDED_WEIGHTS), runtime)
 
     def embeddings(self, seed: int) -> dict[str, Any]:
         """``z ~ N(0, I)`` per component, drawn on the CPU in the official order (float32, one generator)."""
