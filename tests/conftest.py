@@ -55,14 +55,10 @@ def two_faces_photo(astronaut) -> np.ndarray:
 @pytest.fixture(scope="session")
 def app_url():
     """The web app (lite engine) served on 127.0.0.1 for the app and browser tests; one per test run."""
-    from faceedit.ui import build_demo, launch_kwargs
+    from helpers import served
 
-    demo = build_demo(engine="lite")
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(engine="lite") as url:
+        yield url
 
 
 @pytest.fixture

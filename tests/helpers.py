@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
+
+import numpy as np
 
 from faceedit.models.stylegan2 import Generator
 
@@ -87,6 +90,36 @@ def gan_composer(*, generator=None, encoder=None, directions=None, seg2face=None
     return Composer(editors + (lite_editors() if lite else []), parser=parser, forced=forced)
 
 # --- parity tolerances from the float32-vs-float64 error (tests/measure_parity_error.py) ---------------
+
+# ----------------------------------------------------------------------------- the running app
+
+def client(url: str):
+    """A gradio_client for the app at ``url`` (quiet, downloading result files)."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=True)
+
+
+def read_rgb(path) -> np.ndarray:
+    """An image file as an (H, W, 3) uint8 RGB array."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@contextlib.contextmanager
+def served(**build_kwargs):
+    """The page (``faceedit.ui.build_demo(**build_kwargs)``) served on 127.0.0.1; yields its URL."""
+    from faceedit.ui import build_demo, launch_kwargs
+
+    demo = build_demo(**build_kwargs)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
 
 import torch  # noqa: E402 - this block is kept apart at the end of the file
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import client as _client
+from helpers import read_rgb as _rgb
 from PIL import Image
 
 from faceedit import labels as L
@@ -21,20 +23,9 @@ ASTRONAUT = REPO / "assets" / "astronaut.png"
 TWO_FACES = REPO / "assets" / "two_faces.jpg"
 
 
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=True)
-
-
 def _size(path: str) -> tuple[int, int]:
     with Image.open(path) as im:
         return im.size
-
-
-def _rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _after(compare) -> str:

@@ -7,22 +7,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from helpers import client as _client
+from helpers import read_rgb as _rgb
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
 ASTRONAUT = REPO / "assets" / "astronaut.png"
-
-
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=True)
-
-
-def _rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def test_batch_of_files_gives_a_zip_and_names_the_broken_one(app_url, tmp_path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import read_rgb as _rgb
 from test_stylise_session import composer, nets  # noqa: F401 - fixtures used below
 
 from faceedit.cli import main
@@ -17,11 +17,6 @@ from faceedit.editors.lite import lite_editors
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
-
-
-def _rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def test_lite_style_by_name_offline(tmp_path, capsys) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import client as _client
+from helpers import read_rgb as _rgb
 from PIL import Image
 
 from faceedit.editors.composer import Composer
@@ -188,17 +190,6 @@ def test_cli_bad_inputs_get_their_own_message(case, message, tmp_path, capsys, b
 
 
 # --------------------------------------------------------------------------- endpoint and tab
-
-
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=True)
-
-
-def _rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def test_endpoint_swaps_reblends_and_undoes(app_url):

@@ -19,25 +19,15 @@ import numpy as np
 import panel_fixtures as pf
 import pytest
 import test_weights as tw
+from helpers import client as _client
+from helpers import read_rgb as _rgb
 from hubserver import HubServer
-from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
 CORRUPT = "corrupt.file"
 SLOW = np.random.default_rng(8).bytes(3_000_000)
 MANUAL = b"a checkpoint from Google Drive" * 1000
-
-
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=True)
-
-
-def _rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _files(root: Path) -> list[Path]:

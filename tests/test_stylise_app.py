@@ -6,22 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import client as _client
+from helpers import read_rgb as _rgb
+from helpers import served
 from PIL import Image
 from test_stylise_session import composer, nets  # noqa: F401 - fixtures used below
 
 REPO = Path(__file__).resolve().parents[1]
 HOPPER = REPO / "assets" / "grace_hopper.jpg"
-
-
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=True)
-
-
-def _rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def test_lite_stylise_endpoint_with_sliders_by_name(app_url) -> None:
@@ -60,14 +52,8 @@ def test_artwork_without_gan_styles_says_what_is_needed(app_url) -> None:
 
 @pytest.fixture(scope="module")
 def gan_app_url(composer):  # noqa: F811 - the synthetic GAN composer of test_stylise_session
-    from faceedit.ui import build_demo, launch_kwargs
-
-    demo = build_demo(composer=composer)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(composer=composer) as url:
+        yield url
 
 
 def test_gan_artwork_side_by_side_then_sliders_and_gif(gan_app_url, tmp_path) -> None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import CountingGenerator, gan_composer
+from helpers import CountingGenerator, gan_composer, served
 from mask_guided_fixtures import seeded_state_dict, synthetic_face_image, synthetic_face_labels
 from PIL import Image
 from test_browser import page  # noqa: F401 - the browser fixture (on this module's app_url below)
@@ -335,14 +335,8 @@ def test_synth_command_writes_n_faces(composer, tmp_path, capsys) -> None:
 
 @pytest.fixture(scope="module")
 def synth_app(composer):
-    from faceedit.ui import build_demo, launch_kwargs
-
-    demo = build_demo(composer=composer)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(composer=composer) as url:
+        yield url
 
 
 def test_the_page_draws_faces_and_takes_one(synth_app) -> None:
