@@ -62,9 +62,7 @@ def stylise(session: Session, style: str | None, strength: float = 1.0,
     result = session.run("stylise", engine=info.engine, style=info.id, strength=strength)
     if not values:
         return result
-    moved = session.set_attributes(values)
-    moved.message = "; ".join(m for m in (result.message, moved.message) if m)  # the style stays in the label
-    return moved
+    return session.set_attributes(values)  # the style stays in the label (the session keeps the step's note)
 
 
 def style_gallery(session: Session, strength: float = 1.0, styles: list[StyleInfo] | None = None,

@@ -69,6 +69,7 @@ class _Step:
     conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # slider -> attributes it must keep
     made_by: str = ""  # the operation that made ``base`` ("" for the photo itself)
     before: _Step | None = None  # the step that operation started from
+    note: str = ""  # what that operation said of ``base`` (e.g. the style), kept in later slider results
 
 
 @dataclass
@@ -356,7 +357,7 @@ class Session:
         """
         with self._lock:
             step, merged, conds, (result, region) = self._slide(values, conditions, preview=False)
-            return self._push(_Step(step.base, merged, result, region, conds, step.made_by, step.before))
+            return self._push(_Step(step.base, merged, result, region, conds, step.made_by, step.before, step.note))
 
     def preview_attributes(self, values: dict[str, float],
                            conditions: dict[str, list[str] | tuple[str, ...]] | None = None) -> EditResult:
@@ -377,7 +378,8 @@ class Session:
         step = self._history[self._index]
         merged = chain.check_values({**step.values, **values})
         conds = step.conditions if conditions is None else {k: tuple(v) for k, v in conditions.items() if v}
-        return step, merged, conds, self._render(step.base, merged, chain, conditions=conds, preview=preview)
+        rendered = self._render(step.base, merged, chain, note=step.note, conditions=conds, preview=preview)
+        return step, merged, conds, rendered
 
     def attribute_strip(self, name: str, values: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3),
                         conditions: list[str] | tuple[str, ...] | None = None) -> list[np.ndarray]:
@@ -456,7 +458,7 @@ class Session:
             start = step
             if getattr(editor, "restarts", False) and step.made_by == operation and step.before is not None:
                 start = _Step(step.before.base, dict(step.values), step.result, step.region, dict(step.conditions),
-                              step.before.made_by, step.before.before)
+                              step.before.made_by, step.before.before, step.before.note)
             out = editor.edit(start.base, **request)
             out.engine, out.device = out.engine or editor.engine, out.device or editor.device
             return self._structural(start, out, made_by=operation)
@@ -521,7 +523,8 @@ class Session:
         else:
             result, region = self._paste(out, out.message, base, step.values)
         result.scores = dict(out.scores or {})
-        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions), made_by, step))
+        return self._push(_Step(base, dict(step.values), result, region, dict(step.conditions), made_by, step,
+                                out.message))
 
     def _render(self, base: FaceState, values: dict[str, float], chain: AttributeChain, note: str = "",
                 conditions: dict[str, tuple[str, ...]] | None = None,

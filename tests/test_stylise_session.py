@@ -70,7 +70,7 @@ def test_stylise_then_sliders_one_generator_pass_each_and_one_inversion(composer
     for value in (1.0, 2.0, -1.5):  # each slider move: one pass, in G_B
         CountingGenerator.calls = 0
         r = s.set_attributes({"smile": value})
-        assert CountingGenerator.calls == 1
+        assert CountingGenerator.calls == 1 and "toon" in r.message, "the badge still names the style"
         moved = lib.apply(w, {"smile": value})
         assert np.array_equal(r.crop, tex.blend(styled, _synth(nets["g_b"], moved), region))
     assert enc.calls == 1, "no second inversion: the stylise editor reuses the InterfaceGAN editor's W+"
@@ -125,6 +125,8 @@ def test_lite_styles_work_offline_through_the_session(astronaut) -> None:
     plain = stylise(s, "cartoon")
     smiled = stylise(s, "cartoon", values={"smile": 1.0})  # the lite sliders run on the stylised face
     assert smiled.engine == "lite" and not np.array_equal(smiled.crop, plain.crop) and s.values == {"smile": 1.0}
+    moved = s.set_attributes({"smile": 2.0})  # a slider on the Attributes tab: the face stays a cartoon
+    assert "cartoon" in moved.message and moved.message.count("cartoon") == 1
 
 
 def test_gallery_shows_the_photo_in_every_style_without_history(composer, astronaut) -> None:
