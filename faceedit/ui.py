@@ -703,8 +703,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
                                       buttons=["download", "fullscreen"], elem_id="fe-strips-image")
             with gr.Tab("Random face", id="random"):
                 can_draw = random_faces_available(composer)
-                if not can_draw:
-                    gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note")
+                random_note = gr.Markdown(random_faces_note(), elem_classes="fe-warn", elem_id="fe-random-note",
+                                          visible=not can_draw)
                 gr.Markdown("Draw a new face from the StyleGAN2 generator, then edit it in the other tabs "
                             "like a photo. The same seed gives the same face on any machine.")
                 with gr.Row(equal_height=True):
@@ -723,7 +723,8 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
             build_batch_tab({"composer": composer, "engine": engine, "state": state, "photo_input": photo_input,
                              "errors": _user_errors, "on_device": _gpu, "parse_values": parse_named_values,
                              "gpu": {"concurrency_id": "gpu", "concurrency_limit": CONCURRENCY}})
-            build_models_tab(composer, sys.modules[__name__], status, draw)
+            build_models_tab(composer, sys.modules[__name__], status,
+                             [(draw, "random", "enable"), (random_note, "random", "hide"), *synth.gates()])
         with gr.Accordion("Details (engine, faces, attributes)", open=False):
             info = gr.JSON(label="Session", elem_id="fe-info")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -125,14 +126,31 @@ def _settle(manager: DownloadManager, job: int) -> JobSnapshot:
 # --------------------------------------------------------------------------- the tab
 
 
-def build_models_tab(composer: LiveComposer, page: Any, status: Any = None, draw: Any = None,
-                     manager: DownloadManager | None = None) -> None:
+#: What a component gated on an operation does when that operation's GAN editors arrive.
+GATE_EFFECTS = ("enable", "hide")
+
+
+def gate_updates(composer: Any, gated: Sequence[tuple[Any, str, str]]) -> list[Any]:
+    """One ``gr.update`` per ``(component, operation, effect)``: a button is enabled, a "needs weights" note hidden,
+    when the composer has a GAN editor for the operation (and the other way round)."""
+    updates = []
+    for _, operation, effect in gated:
+        if effect not in GATE_EFFECTS:
+            raise ValueError(f"gate effect {effect!r}: one of {GATE_EFFECTS}")
+        can = composer.can(operation, "gan")
+        updates.append(gr.update(interactive=can) if effect == "enable" else gr.update(visible=not can))
+    return updates
+
+
+def build_models_tab(composer: LiveComposer, page: Any, status: Any = None,
+                     gated: Sequence[tuple[Any, str, str]] = (), manager: DownloadManager | None = None) -> None:
     """The Models tab (call inside ``gr.Tabs``).
 
     ``page``: the page module (:mod:`faceedit.ui`, passed in so that this module does not import it back):
     its ``badge`` and ``_user_errors``; ``status``: the page's engine badge, told when new models are in use;
-    ``draw``: the Random face tab's button, enabled once the generator is in; ``manager``: the download
-    manager (default: the process's).
+    ``gated``: ``(component, operation, effect)`` for the page's parts that wait for weights (the Random face
+    button, the "new faces for this map" button and its note), updated when a download is taken in
+    (:func:`gate_updates`); ``manager``: the download manager (default: the process's).
     """
     from faceedit.device import describe_device
 
@@ -183,9 +201,9 @@ def build_models_tab(composer: LiveComposer, page: Any, status: Any = None, draw
             kind = "gan" if composer.can("attributes", "gan") else "lite"
             note = badge(kind, describe_device(), "New models installed: the next edit uses them.")
         tabs = tables() if refresh else (gr.skip(), gr.skip())
-        drawing = gr.update(interactive=composer.can("random", "gan")) if refresh and ready else gr.skip()
+        gates = gate_updates(composer, gated) if refresh and ready else [gr.skip()] * len(gated)
         return (progress_html(snaps), message_markdown(snaps, composer), engine_line(composer), *tabs,
-                gr.Timer(active=not (refresh and ready)), note, drawing)
+                gr.Timer(active=not (refresh and ready)), note, *gates)
 
     @_user_errors
     def start(choice: str | None) -> tuple[Any, ...]:
@@ -220,15 +238,16 @@ def build_models_tab(composer: LiveComposer, page: Any, status: Any = None, draw
         composer.took_in((result.name,), timeout=120)  # the engine has taken it in (or says why not)
         note = f"**{result.message}**"
         note += f"\n\n{composer.error}" if composer.error else " The next edit uses it (no restart)."
-        return (note, engine_line(composer), *tables())
+        return (note, engine_line(composer), *tables(), *gate_updates(composer, gated))
 
     view = [progress, message, engines, preset_table, family_table, timer,
-            status if status is not None else gr.State(None), draw if draw is not None else gr.State(None)]
+            status if status is not None else gr.State(None), *(component for component, _, _ in gated)]
     download.click(start, [target], [jobs, *view], api_name="models_download", concurrency_limit=None)
     timer.tick(poll, [jobs], view, api_name="models_progress", show_progress="hidden", concurrency_limit=None)
     tab.select(poll, [jobs], view, api_name=False, show_progress="hidden", concurrency_limit=None)
     cancel.click(stop, [jobs], view, api_name="models_cancel", concurrency_limit=None)
-    do_import.click(imported, [upload, entry], [message, engines, preset_table, family_table],
+    do_import.click(imported, [upload, entry], [message, engines, preset_table, family_table,
+                                                *(component for component, _, _ in gated)],
                     api_name="models_import", concurrency_limit=None)
 
 

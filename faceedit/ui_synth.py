@@ -71,7 +71,12 @@ class SynthSection:
     take: Any = None
     template: Any = None  # gr.State: {"labels", "session"} of a chosen template
     drawn: Any = None  # gr.State: what the gallery shows (map, seeds, model, background, session)
+    note: Any = None  # "needs the mask painting preset", shown while no GAN synthesiser is installed
     handlers: dict[str, Callable] = field(default_factory=dict)
+
+    def gates(self) -> list[tuple[Any, str, str]]:
+        """What the Models tab updates when a synthesiser arrives: the button enabled, the note hidden."""
+        return [(self.go, "synthesise", "enable"), (self.note, "synthesise", "hide")]
 
     def wire(self, state: Any, canvas: Any, edited: list[Any], gpu: dict[str, Any]) -> None:
         """Connect the section to the page's session state, canvas and result outputs."""
@@ -91,8 +96,8 @@ def build_synth_section(composer: Any, page: Any) -> SynthSection:
     editors = composer.editors_for("synthesise", "gan")
     sec = SynthSection(composer, bool(editors))
     with gr.Accordion("New faces for this map", open=False, elem_id="fe-synth"):
-        if not sec.available:
-            gr.Markdown(synth_note(), elem_classes="fe-warn", elem_id="fe-synth-note")
+        sec.note = gr.Markdown(synth_note(), elem_classes="fe-warn", elem_id="fe-synth-note",
+                               visible=not sec.available)
         gr.Markdown("Draw several new faces that follow the map on the canvas (paint on it first, or start from "
                     "a template), then click one to make it the current result. The same seed gives the same "
                     "face on any machine; face k uses seed + k.")

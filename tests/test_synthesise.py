@@ -371,6 +371,26 @@ def test_the_page_without_weights_names_the_preset() -> None:
     assert go[0]["props"]["interactive"] is False
 
 
+def test_weights_taken_in_while_the_page_is_open_enable_the_buttons_that_waited(composer) -> None:
+    """The Models tab's progress poll (and the import) update the synth and random-face buttons and notes."""
+    from faceedit.editors.composer import Composer
+    from faceedit.editors.lite import lite_editors
+    from faceedit.ui import build_demo
+    from faceedit.ui_models import gate_updates
+
+    demo = build_demo(composer=Composer(lite_editors()))
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in demo.config["components"]}
+    waiting = {"fe-synth-go", "fe-synth-note", "fe-draw", "fe-random-note"}
+    for api in ("models_progress", "models_import"):
+        dep = next(d for d in demo.config["dependencies"] if d.get("api_name") == api)
+        assert waiting <= {elem[o] for o in dep["outputs"]}, api
+    gated = [(None, "synthesise", "enable"), (None, "synthesise", "hide"), (None, "random", "enable")]
+    offline = gate_updates(Composer(lite_editors()), gated)
+    assert [offline[0]["interactive"], offline[1]["visible"], offline[2]["interactive"]] == [False, True, False]
+    arrived = gate_updates(composer, gated)  # Gu's generator, pSp seg2face and a StyleGAN2 generator are in
+    assert [arrived[0]["interactive"], arrived[1]["visible"], arrived[2]["interactive"]] == [True, False, True]
+
+
 def test_full_width_official_layout_draws_distinct_repeatable_faces(data_dir, one_thread) -> None:
     """Gu et al.'s inference networks at full width, every file of the official layout loaded strictly."""
     from mask_guided_fixtures import seeded_weights
