@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "faceedit"
 #: What a network file may import from faceedit: other network files, the typed errors, the device choice.
 MODELS_MAY_IMPORT = ("faceedit.models", "faceedit.errors", "faceedit.device")
@@ -111,9 +113,10 @@ def test_the_mask_guided_network_and_the_app_agree_on_the_helen_classes() -> Non
     assert mask_guided.HELEN_CLASSES == helen.HELEN_CLASSES and mask_guided.NUM_CLASSES == helen.NUM_HELEN == 11
 
 
-def test_the_mask_guided_network_file_has_no_array_api() -> None:
-    """``models/mask_guided.py`` computes on tensors; the numpy side is ``faceedit.mask_guided_official``."""
-    tree = ast.parse((PACKAGE / "models" / "mask_guided.py").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("name", ["mask_guided.py", "mask_guided_runtime.py"])
+def test_the_mask_guided_network_files_have_no_array_api(name: str) -> None:
+    """The network and its fast runtime compute on tensors; the numpy side is ``faceedit.mask_guided_official``."""
+    tree = ast.parse((PACKAGE / "models" / name).read_text(encoding="utf-8"))
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not {m for m in imported if m.split(".")[0] in ("numpy", "PIL")}, sorted(imported)

@@ -63,7 +63,7 @@ def generate_prepared(model: Any, prepared: PreparedFace, labels: np.ndarray,
     if prepared.incremental is None:
         prepared.incremental = IncrementalGenerator(model.G, prepared.background)
     comp = model.G.component_input(prepared.projected, torch.from_numpy(centres).unsqueeze(0))
-    return prepared.incremental(grown, comp)
+    return prepared.incremental(torch.from_numpy(grown), comp)
 
 
 class MaskGuidedModel:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -35,9 +34,12 @@ def _union(a: Rect | None, b: Rect | None) -> Rect | None:
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
-def _bbox(mask: torch.Tensor | np.ndarray) -> Rect | None:
-    ys, xs = np.nonzero(np.asarray(mask))
-    return None if ys.size == 0 else (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+def _bbox(mask: torch.Tensor) -> Rect | None:
+    """The bounding rectangle ``(r0, r1, c0, c1)`` of a 2-D boolean mask's true cells, None when there are none."""
+    rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+    if rows.numel() == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _down(rect: Rect, h: int, w: int) -> Rect:
@@ -189,16 +191,18 @@ class IncrementalGenerator:
         self.G, self.background = G, background
         self.acts: dict[str, torch.Tensor] | None = None
         self.weights: FoldedGenerator | None = None
-        self.grown: np.ndarray | None = None
+        self.grown: torch.Tensor | None = None
         self.comp: torch.Tensor | None = None
         self.last_fraction = 1.0  # share of the 1/4-scale fusion map the last call recomputed
 
-    def __call__(self, grown: np.ndarray, component_input: torch.Tensor) -> torch.Tensor:
+    def __call__(self, grown: torch.Tensor, component_input: torch.Tensor) -> torch.Tensor:
+        """``G``'s output for the grown label map ``grown`` ([H, W] integer classes) and the component input."""
         dev = component_input.device
         wts = inference_weights(self.G)
         if wts is not self.weights:  # new or changed weights: the kept activations are stale
             self.acts, self.weights = None, wts
-        lab = torch.from_numpy(grown).long().unsqueeze(0).to(dev)
+        grown = grown.to("cpu", torch.long)
+        lab = grown.unsqueeze(0).to(dev)
         if self.acts is None:
             out = self._full(wts, lab, component_input)
         else:
