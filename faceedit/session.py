@@ -411,6 +411,33 @@ class Session:
             step = self._history[self._index]
             return self._structural(step, self.composer.edit_mask(step.base, labels, engine))
 
+    def preview_mask(self, new_labels: np.ndarray) -> EditResult:
+        """What :meth:`edit_mask` would show, quickly, for the live view while painting; not in the history.
+
+        The face is redrawn by the same editor (the mask-guided generator recomputes only the painted
+        rectangle) and pasted back; sliders already set are re-applied on a lite chain, while on the GAN
+        chain (which would invert the new face first) they join when the map is applied, as the message says.
+        A map equal to the current one gives the current result.
+        """
+        engine = self._engine("mask_edit")
+        labels = check_label_map(new_labels)
+        with self._lock:
+            self.ready()
+            step = self._history[self._index]
+            if np.array_equal(labels, step.base.labels):
+                return step.result
+            out = self.composer.edit_mask(step.base, labels, engine)
+            base = self._edited_base(step, out, find_landmarks=False)
+            chain = self._chain()
+            sliders = any(v != 0 for v in step.values.values())
+            if sliders and chain.engine == "lite":
+                chain.prepare(base)
+                result, _ = self._render(base, step.values, chain, note=out.message, conditions=step.conditions,
+                                         preview=True)
+                return result
+            note = "preview" + ("; the sliders set join when the map is applied" if sliders else "")
+            return self._paste(out, "; ".join(m for m in (note, out.message) if m), base, step.values)[0]
+
     def swap(self, reference: Any, components: list[str] | tuple[str, ...]) -> EditResult:
         """Take ``components`` (eyes, brows, nose, mouth, hair, skin) from the largest face of ``reference``."""
         from faceedit.labels import component_indices
@@ -505,17 +532,22 @@ class Session:
         return self._index < len(self._history) - 1
 
     # ------------------------------------------------------------------ internals
-    def _structural(self, step: _Step, out: EditorOutput, made_by: str = "") -> EditResult:
-        """A mask edit or swap made a new base face; re-apply the sliders on top of it."""
+    @staticmethod
+    def _edited_base(step: _Step, out: EditorOutput, find_landmarks: bool = True) -> FaceState:
+        """The face an edit made from ``step``'s: its crop and labels, landmarks found again (when asked)."""
         labels = out.labels if out.labels is not None else step.base.labels
         landmarks = step.base.landmarks
-        if not np.array_equal(out.crop, step.base.crop):
+        if find_landmarks and not np.array_equal(out.crop, step.base.crop):
             found = _detect_crop_landmarks(out.crop)
             if found is not None:
                 landmarks = found
-        base = FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
+        return FaceState(crop=out.crop, labels=np.asarray(labels, np.uint8), landmarks=landmarks,
                          cache=dict(out.cache or {}), occluder=step.base.occluder,
                          photo_scale=step.base.photo_scale)
+
+    def _structural(self, step: _Step, out: EditorOutput, made_by: str = "") -> EditResult:
+        """A mask edit or swap made a new base face; re-apply the sliders on top of it."""
+        base = self._edited_base(step, out)
         chain = self._chain()
         chain.prepare(base)
         if any(v != 0 for v in step.values.values()):

@@ -101,7 +101,8 @@ class UserState:
     slots: list[str | None] = field(default_factory=list)  # the slider names the page shows, slot by slot
     before: str = ""  # the original photo as written for the page
     before_crop: str = ""  # the original aligned crop as written for the page
-    preview: str = ""  # the last slider preview written (replaced by the next one: a drag writes many)
+    preview: str = ""  # the last preview written (replaced by the next one: a drag or a stroke writes many)
+    painting: bool = False  # the close-up shows a preview of unapplied paint
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faceedit-ui-")))
 
     def save_png(self, image: np.ndarray, stem: str) -> str:
@@ -113,6 +114,14 @@ class UserState:
         path = self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.png"
         Image.fromarray(image).save(path, compress_level=1)
         return str(path)
+
+    def show_preview(self, crop: np.ndarray) -> str:
+        """Write a live-preview close-up (slider drag, brush stroke) in place of the previous one; its path."""
+        path = self.save_png(crop, "preview")
+        if self.preview:  # gradio serves its own copy of each output file
+            Path(self.preview).unlink(missing_ok=True)
+        self.preview = path
+        return path
 
     def save_gif(self, frames: list[np.ndarray], stem: str) -> str:
         """Write a looping ping-pong GIF of ``frames`` (scaled to ``ANIMATION_SIZE``); returns the path."""
@@ -370,6 +379,7 @@ def strip_sheet(rows: list[list[np.ndarray]], side: int = 160) -> np.ndarray:
 def _result_outputs(state: UserState, result: Any, stem: str) -> tuple[Any, ...]:
     """(state, before/after, download, badge, canvas, close-up) after an edit; the canvas shows the edited crop."""
     session = state.session
+    state.painting = False  # the canvas is reset to the new result
     download = state.save_png(result.image, stem)  # also the "after" of the whole-photo view
     return (
         state,
@@ -462,6 +472,20 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
 
     @_gpu
     @_user_errors
+    def preview_mask(state: UserState | None, canvas: dict[str, Any] | None) -> tuple[str, str]:
+        """The close-up while painting: the face redrawn from the canvas so far, not added to the history."""
+        state = _require(state)
+        try:
+            labels = painted_labels(canvas, state.session.labels)
+        except InvalidArgumentError:  # nothing (left) painted, or paint over the same class
+            if not state.painting:  # e.g. the canvas was just set to a new result: the close-up already shows it
+                return gr.skip(), gr.skip()
+            labels = state.session.labels  # the paint was erased: back to the current face
+        state.painting = labels is not state.session.labels
+        return state.before_crop, state.show_preview(state.session.preview_mask(labels).crop)
+
+    @_gpu
+    @_user_errors
     def swap(state: UserState | None, reference: str | None, components: list[str] | None,
              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         state = _require(state)
@@ -490,11 +514,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
     def preview(state: UserState | None, *values: float) -> tuple[str, str]:
         """The close-up while a slider is dragged: a quick render, not added to the history."""
         state = _require(state)
-        path = state.save_png(state.session.preview_attributes(shown_values(state, values)).crop, "preview")
-        if state.preview:  # gradio serves its own copy of each output file
-            Path(state.preview).unlink(missing_ok=True)
-        state.preview = path
-        return state.before_crop, path
+        return state.before_crop, state.show_preview(state.session.preview_attributes(shown_values(state, values)).crop)
 
     @_gpu
     @_user_errors
@@ -544,7 +564,7 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         return (*_result_outputs(state, state.session.redo(), "redo"), *_session_sliders(state, layout))
 
     return {"parse": parse, "edit_mask": edit_mask, "swap": swap, "attributes": attributes,
-            "set_attributes": set_attributes, "layout": layout, "preview": preview,
+            "set_attributes": set_attributes, "layout": layout, "preview": preview, "preview_mask": preview_mask,
             "reset": reset, "undo": undo, "redo": redo, "animate": animate, "random": random_face,
             "entanglement": entanglement}
 
@@ -735,7 +755,11 @@ def build_demo(engine: str | None = None, composer: Composer | None = None) -> g
         face.input(h["parse"], [photo, face, state], parse_outputs, api_name="choose_face", **gpu)
         info.change(lambda i: parse_notes_markdown((i or {}).get("parse_notes") or {}), info, found,
                     api_name=False, queue=False)
-        apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", **gpu)
+        # While painting: the close-up follows each stroke (the newest pending preview replaces older ones);
+        # Apply commits the edit and cancels a preview still queued or running.
+        mask_preview = canvas.input(h["preview_mask"], [state, canvas], [closeup], api_name="preview_mask",
+                                    show_progress="hidden", trigger_mode="always_last", **gpu)
+        apply_mask.click(h["edit_mask"], [state, canvas], edited, api_name="edit_mask", cancels=[mask_preview], **gpu)
         do_swap.click(h["swap"], [state, reference, parts], edited, api_name="swap", **gpu)
         # While dragging: previews (the newest pending one replaces older ones); on release the full render,
         # which cancels a preview still queued or running.

@@ -325,3 +325,26 @@ def test_sliders_are_shown_in_their_groups(tiny_gan):
     for k in range(50):  # more sliders than the page's default slots: the page grows its last group
         library.add(Direction(f"extra {k}", np.eye(64)[k % 64][None], scale=4.0))
     assert sum(n for _, n in slider_layout(tiny_gan)) == len(tiny_gan.attributes("gan").names()) + 4  # + lite
+
+
+def test_painting_previews_in_the_close_up_without_entering_the_history(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    client = _client(app_url)
+    opened = client.predict(handle_file(str(ASTRONAUT)), api_name="/parse")
+    original_crop = _rgb(opened[-1][1])
+    paint = {"background": None, "layers": [handle_file(_lip_paint(tmp_path))], "composite": None}
+    before, shown = client.predict(paint, api_name="/preview_mask")
+    preview = _rgb(shown)
+    assert np.array_equal(_rgb(before), original_crop), "the close-up compares with the photo's face"
+    changed = np.abs(preview.astype(int) - original_crop).max(-1) > 10
+    yy, xx = np.mgrid[:512, :512]
+    blob = ((yy - 380) / 18.0) ** 2 + ((xx - 256) / 60.0) ** 2 < 1  # where _lip_paint paints
+    assert changed[blob].sum() > 300 and changed[:300].sum() == 0, "the larger lower lip shows before Apply"
+    edited = client.predict(paint, api_name="/edit_mask")
+    assert np.array_equal(_rgb(edited[-1][1]), preview), "Apply gives what the preview showed (lite, no sliders)"
+    undone = client.predict(api_name="/undo")  # one undo reaches the photo: the preview added no step
+    assert np.array_equal(_rgb(undone[4][1]), original_crop)  # (photo, download, badge, canvas, close-up, …)
+    assert not np.array_equal(_rgb(client.predict(paint, api_name="/preview_mask")[1]), original_crop)
+    empty = {"background": None, "layers": [], "composite": None}  # the paint erased: the current face, no error
+    assert np.array_equal(_rgb(client.predict(empty, api_name="/preview_mask")[1]), original_crop)

@@ -1,7 +1,7 @@
 """The page in a real browser: headless Debian chromium driven by Playwright.
 
 A person's path through the app: open the page, upload a portrait, paint a stroke on the label
-canvas with a class colour, apply it and see the edited photo; then drag the smile slider, see preview
+canvas with a class colour, see it previewed in the close-up, apply it and see the edited photo; then drag the smile slider, see preview
 frames in the close-up while the button is held, and the full edit on release.  Screenshots of every step go to ``test-artifacts/`` (gitignored; CI keeps
 them as artifacts).
 """
@@ -9,6 +9,7 @@ them as artifacts).
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,18 @@ def test_upload_paint_apply_and_slide(page):
         page.mouse.move(cx - side * 0.15 + step * side * 0.075, forehead_y + (step % 2) * 4)
     page.mouse.up()
     canvas.screenshot(path=str(ARTIFACTS / "browser-2-painted.png"))
+    # Before Apply, the close-up already previews the stroke (not a history step; Apply replaces it).
+    face = _image(page, page.evaluate(BEFORE_SRC)).astype(int)
+    seen, deadline = None, time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:  # the newest preview (earlier ones may show part of the stroke)
+        page.wait_for_function(f"(old) => (({AFTER_SRC})() || '').includes('preview-') && ({AFTER_SRC})() !== old",
+                               arg=seen)
+        seen = page.evaluate(AFTER_SRC)
+        if np.abs(_image(page, seen) - face).mean(-1)[180:205, 190:320].mean() > 2.0:
+            break
+    else:
+        pytest.fail("no preview of the stroke reached the close-up before Apply")
+    _shot(page, "2-stroke-preview")
 
     before = page.evaluate(AFTER_SRC)
     page.locator("#fe-apply").click()

@@ -94,3 +94,43 @@ def test_bfloat16_preview_is_close_to_float32_and_the_setting_is_checked(monkeyp
     monkeypatch.setenv("FACEEDIT_PREVIEW_DTYPE", "half")
     with pytest.raises(InvalidArgumentError, match="FACEEDIT_PREVIEW_DTYPE"):
         GanRuntime(device="cpu")
+
+
+def _grown_lip(labels: np.ndarray) -> np.ndarray:
+    from faceedit.labels import INDEX
+
+    out = labels.copy()
+    out[dilate(labels == INDEX["l_lip"], 6) & (labels == INDEX["skin"])] = INDEX["l_lip"]
+    return out
+
+
+def test_lite_mask_preview_is_the_applied_edit_sliders_included_and_not_in_history(astronaut) -> None:
+    s = Session.from_photo(astronaut, engine="lite", composer=Composer(lite_editors(), forced="lite"))
+    new = _grown_lip(s.labels)
+    lip_only = s.preview_mask(new)
+    assert not s.can_undo and "preview" in lip_only.message
+    full = s.edit_mask(new)
+    assert np.array_equal(lip_only.image, full.image), "without sliders the preview is exactly what Apply gives"
+    assert s.preview_mask(s.labels) is s.current, "the current map previews the current result, nothing run"
+    s.undo()
+    s.set_attributes({"smile": 2.0})
+    depth = len(s._history)
+    p = s.preview_mask(new)  # the smile set before painting shows in the preview (a half-size warp)
+    full = s.edit_mask(new)
+    assert depth == len(s._history) - 1, "only Apply added a step"
+    moved = np.any(full.crop != s._history[0].base.crop, -1)
+    err_preview = np.abs(p.crop.astype(int) - full.crop)[moved].mean()
+    err_unsmiled = np.abs(lip_only.crop.astype(int) - full.crop)[moved].mean()
+    assert err_preview < 0.5 * err_unsmiled, (err_preview, err_unsmiled)
+
+
+def test_gan_mask_preview_redraws_once_and_says_when_sliders_wait(networks, astronaut) -> None:  # noqa: F811
+    s = Session.from_photo(astronaut, engine="gan", composer=gan_composer(**networks))
+    new = _grown_lip(s.labels)
+    networks["seg2face"].calls = 0
+    p = s.preview_mask(new)
+    assert networks["seg2face"].calls == 1 and p.engine == "gan" and not s.can_undo
+    assert np.any(p.crop != s.crop) and p.message.startswith("preview")
+    s.set_attributes({"smile": 1.0})
+    waiting = s.preview_mask(new)
+    assert "sliders set join when the map is applied" in waiting.message and s.values == {"smile": 1.0}
