@@ -3,7 +3,8 @@
     python benchmarks/l2m.py [--threads 2] [--repeats 5]
 
 Random weights (timing does not depend on values). Per network: 1 warm-up, then the median of ``--repeats``
-forwards under ``torch.inference_mode()``. Also times one slider move of :class:`L2MEditor` (generator only).
+forwards under ``torch.inference_mode()``. Also times one slider move of :class:`L2MEditor` (generator only), and
+the generator under bfloat16 autocast as the live slider preview runs it on a CPU with native bfloat16.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from faceedit.models.l2m import Discriminator, Generator, L2MNets, StyleEncoder 
 from faceedit.models.wing import FAN  # noqa: E402
 
 
+def _bf16(fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``fn()`` as the slider preview runs it on a CPU with native bfloat16 (GanRuntime.run_preview)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return fn().float()
+
+
 def cases() -> dict[str, Callable[[], object]]:
     """The forwards to time, with their inputs bound."""
     torch.manual_seed(0)
@@ -37,6 +44,7 @@ def cases() -> dict[str, Callable[[], object]]:
         "StyleEncoder E(x, y, y_trg)": lambda: enc(x, y, 1 - y),
         "Generator w_hpf=1, masks=None": lambda: gen(x, s),
         "Generator w_hpf=1 with masks": lambda: gen(x, s, masks=masks),
+        "  same, bfloat16 autocast (preview)": lambda: _bf16(lambda: gen(x, s, masks=masks)),
         "Generator w_hpf=0": lambda: gen0(x, s),
         "Discriminator": lambda: disc(x, y),
         "FAN get_heatmap (masks)": lambda: fan.get_heatmap(x),

@@ -117,6 +117,31 @@ def test_l2m_slider_runs_only_the_l2m_generator_and_pastes_back(monkeypatch, l2m
         s.set_attributes({L2M: 1.0}, conditions={L2M: ["smile"]})
 
 
+def test_l2m_preview_is_one_bfloat16_pass_close_to_the_release_and_not_kept(l2m_nets, astronaut) -> None:
+    nets, g_calls, _ = l2m_nets
+    gan = gan_composer(l2m=nets, forced="gan")
+    s = Session.from_photo(astronaut, composer=gan)
+    l2m = gan.editors_for("attributes", "gan")[0]
+    l2m.runtime.preview_dtype = "bf16"  # what a CPU with native bfloat16 picks (preview_dtype)
+    autocast: list[bool] = []
+    hook = nets.generator.register_forward_hook(lambda *_: autocast.append(torch.is_autocast_enabled("cpu")))
+    try:
+        g_calls.n = 0
+        p = s.preview_attributes({L2M: 1.0})
+        assert g_calls.n == 1 and autocast == [True] and "preview" in p.message
+        assert not s.can_undo and s.values == {}, "a preview is not a history step"
+        full = s.set_attributes({L2M: 1.0})
+        assert g_calls.n == 2 and autocast == [True, False], "the release runs float32, not the preview's result"
+    finally:
+        hook.remove()
+    face = s._history[0].base.crop.astype(int)
+    moved = np.any(full.crop != face, -1)
+    assert moved.sum() > 5000
+    err = np.abs(p.crop.astype(int) - full.crop)[moved].mean()
+    change = np.abs(face - full.crop)[moved].mean()
+    assert err < 0.25 * change, (err, change)
+
+
 def test_the_imported_l2m_checkpoint_alone_offers_its_slider(monkeypatch, astronaut, tmp_path, shared_dir) -> None:
     """The whole chain at the published size: a nets_ema file in the official layout (seeded, no FAN) imported
     into the registry -> capabilities -> GanEngine.from_registry -> Session: the slider moves the face."""

@@ -231,24 +231,36 @@ class L2MSliders(Editor):
         dev = next(self.l2m.nets.generator.parameters()).device
         return masks[0].to(dev), masks[1].to(dev)
 
-    def render(self, face: FaceState, value: float, crop: np.ndarray) -> np.ndarray:
+    def render(self, face: FaceState, value: float, crop: np.ndarray, preview: bool = False) -> np.ndarray:
         """One L2M generator pass on the face's cached codes, as a uint8 image of the crop's size.
 
         ``crop`` is the image fed to the generator: the face itself, or an earlier editor's result
-        (the codes stay the face's own, nothing is re-encoded).
+        (the codes stay the face's own, nothing is re-encoded).  ``preview``: at the runtime's preview
+        precision (bfloat16 on a CPU with native bfloat16, :func:`~faceedit.editors.gan_runtime.preview_dtype`).
         """
         state = self.state(face)
         x = state.x
         if crop is not face.crop:
             x = to_tensor(resize_square(crop, x.shape[-1])).to(x.device)
         s = edit_style(state.codes, self.l2m.alpha(state, value))
-        out = self.runtime.run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
+        run = self.runtime.run_preview if preview else self.runtime.run
+        out = run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
         return resize_square(from_tensor(out[0]), face.crop.shape[0], bicubic=True)
 
     def apply(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
               region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
               after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
         """The L2M edit of ``crop`` blended over the face + hair region (``region`` when one is given)."""
+        return self._edit(face, values, crop, region, preview=False)
+
+    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """:meth:`apply` for the live preview: the same pass at the preview precision, nothing cached."""
+        return self._edit(face, values, crop, region, preview=True)
+
+    def _edit(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
+              region: np.ndarray | None, preview: bool) -> EditorOutput:
         from faceedit.align import face_region
 
         value = values[self.slider]
@@ -260,12 +272,12 @@ class L2MSliders(Editor):
         hit = cache.get("l2m_last")
         if reuse and hit is not None and hit[0] == value:
             return EditorOutput(crop=hit[1], region=hit[2], message=message)
-        edited = self.render(face, value, crop)
+        edited = self.render(face, value, crop, preview=preview)
         if face.cache["gan"].get("generated"):
             out = (edited, region)
         else:
             region = face_region(face.labels) if region is None else region
             out = (tex.blend(crop, edited, region), region)
-        if reuse:
+        if reuse and not preview:
             cache["l2m_last"] = (value, *out)
         return EditorOutput(crop=out[0], region=out[1], message=message)
