@@ -135,3 +135,25 @@ class Editor:
 
     def prepare(self, face: FaceState) -> None:
         """Compute what later edits of ``face`` reuse (into ``face.cache``); nothing by default."""
+
+
+class SliderEditor(Editor):
+    """An attribute editor whose live preview is the same edit made faster (a lower resolution, a lower
+    precision): :meth:`apply` and :meth:`preview` both run :meth:`edit_sliders`, which subclasses write."""
+
+    def apply(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+              region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+              after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """The sliders' edit of ``crop`` (default: the face), on release."""
+        return self.edit_sliders(face, values, crop, region, conditions, preview=False)
+
+    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
+                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
+                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
+        """:meth:`apply`, quickly, while a slider is dragged (nothing cached for later)."""
+        return self.edit_sliders(face, values, crop, region, conditions, preview=True)
+
+    def edit_sliders(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
+                     region: np.ndarray | None, conditions: dict[str, list[str]] | None,
+                     preview: bool) -> EditorOutput:
+        raise NotImplementedError

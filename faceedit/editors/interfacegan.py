@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from faceedit.editors import lite_texture as tex
-from faceedit.editors.base import Editor, EditorOutput, FaceState
+from faceedit.editors.base import EditorOutput, FaceState, SliderEditor
 from faceedit.editors.gan_runtime import ENCODERS, PREVIEW_RESOLUTION, GanRuntime, StyleSpace
 
 #: Slider range offered for every direction.
@@ -26,7 +26,7 @@ def slider_group(direction: Any) -> str:
     return getattr(direction, "group", None) or direction.metadata.get("group", "other")
 
 
-class InterfaceGanSliders(Editor):
+class InterfaceGanSliders(SliderEditor):
     """Sliders along latent directions in W+ (see the module docstring)."""
 
     name = "InterfaceGAN sliders"
@@ -74,20 +74,11 @@ class InterfaceGanSliders(Editor):
         """Invert the face now (once), so that slider moves only run the generator."""
         self.style.latent(face)
 
-    def apply(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
-              region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
-              after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
-        """Generator on the cached W+ moved along the directions, blended over the face + hair."""
-        return self._edit(face, values, crop, conditions, preview=False)
-
-    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
-                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
-                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
-        """:meth:`apply` from the generator's RGB at :data:`PREVIEW_RESOLUTION` (a prefix of the same pass)."""
-        return self._edit(face, values, crop, conditions, preview=True)
-
-    def _edit(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
-              conditions: dict[str, list[str]] | None, preview: bool) -> EditorOutput:
+    def edit_sliders(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
+                     region: np.ndarray | None, conditions: dict[str, list[str]] | None,
+                     preview: bool) -> EditorOutput:
+        """Generator on the cached W+ moved along the directions, blended over the face + hair; a preview
+        stops at the generator's RGB at :data:`PREVIEW_RESOLUTION` (a prefix of the same pass)."""
         from faceedit.align import face_region
 
         w = self.directions.apply(self.style.latent(face), values, conditions=conditions or None)

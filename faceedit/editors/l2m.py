@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from faceedit.editors import lite_texture as tex
-from faceedit.editors.base import Editor, EditorOutput, FaceState
+from faceedit.editors.base import EditorOutput, FaceState, SliderEditor
 from faceedit.editors.gan_runtime import GanRuntime
 from faceedit.errors import InvalidArgumentError, NoFaceFoundError
 from faceedit.imaging import from_tensor, to_tensor
@@ -144,7 +144,7 @@ class L2MEditor:
         return self.nets.generator(state.x, reference_style(state.codes, reference.codes), masks=state.masks)
 
 
-class L2MSliders(Editor):
+class L2MSliders(SliderEditor):
     """The L2M-GAN slider of a two-domain checkpoint (see the module docstring)."""
 
     name = "L2M-GAN slider"
@@ -247,20 +247,11 @@ class L2MSliders(Editor):
         out = run(lambda: self.l2m.nets.generator(x, s, masks=state.masks))
         return resize_square(from_tensor(out[0]), face.crop.shape[0], bicubic=True)
 
-    def apply(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
-              region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
-              after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
-        """The L2M edit of ``crop`` blended over the face + hair region (``region`` when one is given)."""
-        return self._edit(face, values, crop, region, preview=False)
-
-    def preview(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None = None,
-                region: np.ndarray | None = None, conditions: dict[str, list[str]] | None = None,
-                after: tuple[str, ...] = (), guest: bool = False) -> EditorOutput:
-        """:meth:`apply` for the live preview: the same pass at the preview precision, nothing cached."""
-        return self._edit(face, values, crop, region, preview=True)
-
-    def _edit(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
-              region: np.ndarray | None, preview: bool) -> EditorOutput:
+    def edit_sliders(self, face: FaceState, values: dict[str, float], crop: np.ndarray | None,
+                     region: np.ndarray | None, conditions: dict[str, list[str]] | None,
+                     preview: bool) -> EditorOutput:
+        """The L2M edit of ``crop`` blended over the face + hair region (``region`` when one is given); a
+        preview is the same pass at the preview precision, not cached."""
         from faceedit.align import face_region
 
         value = values[self.slider]
