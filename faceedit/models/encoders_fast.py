@@ -39,11 +39,20 @@ __all__ = ["FastEncoder", "conv3x3_s1", "conv3x3_s2", "fast_encoder", "s1_weight
 _S1_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 _S1_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _S1_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
-#: stride 2: 5 inputs d0..d4 per 2 outputs (y0 = w·d0..2, y1 = w·d2..4); products
-#: (d0 - d2)·w0, d2·(w0 + w2), (d4 - d2)·w2, d1·w1, d3·w1.
-_S2_BT = ((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1), (0, 1, 0, 0, 0), (0, 0, 0, 1, 0))
-_S2_G = ((1.0, 0.0, 0.0), (1.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (0.0, 1.0, 0.0))
-_S2_AT = ((1, 1, 0, 1, 0), (0, 1, 1, 0, 1))
+#: Stride 2 by input phase: output (i, j) reads rows 2i-1, 2i, 2i+1, i.e. the even row i with tap 1 and the
+#: odd rows i-1, i with taps 0, 2 (same for columns). So the even-even phase is a 1×1 conv (tap (1, 1)), the mixed
+#: phases 1×2 / 2×1 convs and the odd-odd phase a 2×2 conv, each 2-tap dimension through Winograd F(m, 2).
+#: F(m, 2) by Toom-Cook at the points below (A^T = V_y^T, G = V_w, B^T = V^-T of their Vandermonde matrices,
+#: rows of B^T scaled to integers, the fractions moved into G, which is built in float64):
+#: m = 2 at 0, 1, ∞ (transforms add and subtract only); m = 4 at 0, 1, -1, 2, ∞.
+_F2 = {
+    2: (((1, 1, 0), (0, 1, 1)),
+        ((1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),
+        ((1, -1, 0), (0, 1, 0), (0, -1, 1))),
+    4: (((1, 1, 1, 1, 0), (0, 1, -1, 2, 0), (0, 1, 1, 4, 0), (0, 1, -1, 8, 1)),
+        ((1 / 2, 0.0), (1 / 2, 1 / 2), (1 / 6, -1 / 6), (1 / 6, 1 / 3), (0.0, 1.0)),
+        ((2, -1, -2, 1, 0), (0, 2, 1, -1, 0), (0, -2, 3, -1, 0), (0, -1, 0, 1, 0), (0, 2, -1, -2, 1))),
+}
 
 
 def _weight_transform(weight: torch.Tensor, g_rows: Sequence[Sequence[float]]) -> torch.Tensor:
@@ -58,9 +67,27 @@ def s1_weight(weight: torch.Tensor) -> torch.Tensor:
     return _weight_transform(weight, _S1_G)
 
 
-def s2_weight(weight: torch.Tensor) -> torch.Tensor:
-    """Kernels for :func:`conv3x3_s2` ([25, K, C])."""
-    return _weight_transform(weight, _S2_G)
+@dataclass
+class S2Weights:
+    """Kernels for :func:`conv3x3_s2`: tap (1, 1) [K, C], F(m, 2) transforms of the rows' taps (0, 2) at column
+    tap 1 and of the columns' taps at row tap 1 ([m+1, K, C] each), and of the 2×2 corner taps ([(m+1)², K, C])."""
+
+    m: int
+    even: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    odd: torch.Tensor
+
+
+def s2_weight(weight: torch.Tensor, m: int = 4) -> S2Weights:
+    """Kernels for :func:`conv3x3_s2` with output tiles of ``m`` (2 or 4) per dimension (float64 arithmetic)."""
+    g = torch.tensor(_F2[m][1], dtype=torch.float64, device=weight.device)
+    w = weight.double()
+    k, c = weight.shape[:2]
+    rows = torch.einsum("ai,kci->akc", g, w[:, :, 0::2, 1])
+    cols = torch.einsum("bj,kcj->bkc", g, w[:, :, 1, 0::2])
+    odd = torch.einsum("ai,bj,kcij->abkc", g, g, w[:, :, 0::2, 0::2]).reshape(-1, k, c)
+    return S2Weights(m, *(t.to(weight.dtype).contiguous() for t in (w[:, :, 1, 1], rows, cols, odd)))
 
 
 def _combine(parts: Sequence[torch.Tensor], coeffs: Sequence[int], out: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,10 +152,65 @@ def conv3x3_s1(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = Non
     return _fast_conv(x, u, bias, _S1_BT, _S1_AT, 2, (x.shape[2], x.shape[3]))
 
 
-def conv3x3_s2(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``conv2d(x, w, bias, stride=2, padding=1)`` with ``u = s2_weight(w)``; H and W multiples of 4."""
-    assert x.shape[2] % 4 == 0 and x.shape[3] % 4 == 0, tuple(x.shape)
-    return _fast_conv(x, u, bias, _S2_BT, _S2_AT, 4, (x.shape[2] // 2, x.shape[3] // 2))
+@dataclass
+class _S2Input:
+    """The four input phases of a stride-2 conv, transformed: [C, N·h·w], [m+1, C, …], [m+1, C, …], [(m+1)², C, …]."""
+
+    m: int
+    shape: tuple[int, int, int, int]  # N, output h, w (padded to multiples of m), and the true h, w packed below
+    out_hw: tuple[int, int]
+    even: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    odd: torch.Tensor
+
+
+def _s2_input(x: torch.Tensor, m: int) -> _S2Input:
+    """Phase split and F(m, 2) input transforms of ``x`` [N, C, H, W] (H, W even) for :func:`_s2_output`."""
+    n, c, h2, w2 = x.shape
+    out_hw = (h2 // 2, w2 // 2)
+    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
+    h, w = th * m, tw * m
+    if (h, w) != out_hw:  # zero rows / columns below and right touch only the outputs cropped away
+        x = F.pad(x, (0, 2 * w - w2, 0, 2 * h - h2))
+    bt = torch.tensor(_F2[m][2], dtype=x.dtype, device=x.device).T
+    t = m + 1
+    even = x[:, :, 0::2, 0::2].transpose(0, 1).contiguous().view(c, n * h * w)
+    r = F.pad(x[:, :, 1::2, 0::2], (0, 0, 1, 0)).unfold(2, t, m)  # [N, C, th, w, t]
+    rows = (r @ bt).permute(4, 1, 0, 2, 3).contiguous().view(t, c, n * th * w)
+    q = F.pad(x[:, :, 0::2, 1::2], (1, 0, 0, 0)).unfold(3, t, m)  # [N, C, h, tw, t]
+    cols = (q @ bt).permute(4, 1, 0, 2, 3).contiguous().view(t, c, n * h * tw)
+    o = F.pad(x[:, :, 1::2, 1::2], (1, 0, 1, 0)).unfold(2, t, m).unfold(3, t, m)  # [N, C, th, tw, t, t]
+    odd = ((o @ bt).transpose(-1, -2) @ bt).permute(5, 4, 1, 0, 2, 3)  # (B^T o B)^T, then back
+    odd = odd.contiguous().view(t * t, c, n * th * tw)
+    return _S2Input(m, (n, h, w, 0), out_hw, even, rows, cols, odd)
+
+
+def _s2_output(v: _S2Input, u: S2Weights, bias: torch.Tensor | None) -> torch.Tensor:
+    """Products over channels per phase (batched matrix products) and output transforms → [N, K, h, w]."""
+    assert u.m == v.m, (u.m, v.m)
+    m, t = v.m, v.m + 1
+    n, h, w, _ = v.shape
+    k = u.even.shape[0]
+    th, tw = h // m, w // m
+    at = torch.tensor(_F2[m][0], dtype=v.even.dtype, device=v.even.device)
+    acc = (u.even @ v.even if bias is None else torch.addmm(bias.view(-1, 1), u.even, v.even)).view(k, n, h, w)
+    y = (at @ torch.bmm(u.rows, v.rows).view(t, -1)).view(m, k, n, th, w)
+    acc.view(k, n, th, m, w).add_(y.permute(1, 2, 3, 0, 4))
+    y = (at @ torch.bmm(u.cols, v.cols).view(t, -1)).view(m, k, n, h, tw)
+    acc.view(k, n, h, tw, m).add_(y.permute(1, 2, 3, 4, 0))
+    y = (at @ (at @ torch.bmm(u.odd, v.odd).view(t, -1)).view(m, t, -1)).view(m, m, k, n, th, tw)
+    acc.view(k, n, th, m, tw, m).add_(y.permute(2, 3, 4, 0, 5, 1))
+    out = acc.transpose(0, 1)
+    if (h, w) != v.out_hw:
+        out = out[:, :, :v.out_hw[0], :v.out_hw[1]]
+    return out.contiguous()
+
+
+def conv3x3_s2(x: torch.Tensor, u: S2Weights, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``conv2d(x, w, bias, stride=2, padding=1)`` with ``u = s2_weight(w, m)``; H and W even."""
+    assert x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0, tuple(x.shape)
+    return _s2_output(_s2_input(x, u.m), u, bias)
 
 
 # --- folded weights --------------------------------------------------------------------------------------
@@ -177,24 +259,41 @@ class _Unit:
         return r.add_(F.conv2d(x, ws, bs, stride=self.stride))
 
 
+#: Tile size m of the phase algorithm for a head's stride-2 conv, by input side (absent: plain conv2d).
+HEAD_TILES = {64: 4}
+
+
+def _head_conv(x: torch.Tensor, conv: nn.Conv2d, u: S2Weights | None) -> torch.Tensor:
+    """One stride-2 3×3 conv of a style head (phase algorithm, or im2col + one matrix product on 4² maps, where
+    torch's own small-input path is 3× slower, or conv2d)."""
+    if u is not None:
+        return conv3x3_s2(x, u, conv.bias)
+    if x.shape[2] * x.shape[3] in (16, 64):
+        cols = F.unfold(x, 3, padding=1, stride=2)  # [N, C·9, 4]
+        y = F.linear(cols.transpose(1, 2), conv.weight.view(conv.out_channels, -1), conv.bias)
+        return y.transpose(1, 2).reshape(x.shape[0], -1, x.shape[2] // 2, x.shape[3] // 2)
+    return F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1)
+
+
 @dataclass
 class _HeadGroup:
-    """Style heads reading the same map: their first convs share one input transform, the rest run as is."""
+    """Style heads reading the same map: their first convs share one phase split and input transform."""
 
     heads: list[nn.Module]  # GradualStyleBlock modules (only read)
-    first_u: list[torch.Tensor] | None  # per head, the stride-2 transform of its first conv (maps ≥ 32²)
+    u: list[list[S2Weights | None]]  # per head and conv: phase-algorithm kernels, or None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Map [N, C, S, S] → styles [H, N, 512]."""
-        if self.first_u is None:
-            return torch.stack([h(x) for h in self.heads])
-        out_hw = (x.shape[2] // 2, x.shape[3] // 2)
-        v = _input_transform(x, _S2_BT, 4, out_hw)
+        m = self.u[0][0].m if self.u[0][0] is not None else 0
+        v = _s2_input(x, m) if m else None
         styles = []
-        for head, u in zip(self.heads, self.first_u, strict=True):
-            first, act = head.convs[0], head.convs[1]
-            y = act(_products_and_output(v, u, first.bias, _S2_AT, x.shape[0], out_hw))
-            styles.append(head.linear(head.convs[2:](y).view(-1, head.out_c)))
+        for head, us in zip(self.heads, self.u, strict=True):
+            convs = head.convs[0::2]
+            y = _s2_output(v, us[0], convs[0].bias) if v is not None else _head_conv(x, convs[0], us[0])
+            y = F.leaky_relu_(y, head.convs[1].negative_slope)
+            for conv, act, u in zip(convs[1:], head.convs[3::2], us[1:], strict=True):
+                y = F.leaky_relu_(_head_conv(y, conv, u), act.negative_slope)
+            styles.append(head.linear(y.view(-1, head.out_c)))
         return torch.stack(styles)
 
 
@@ -221,9 +320,13 @@ class FastEncoder:
                     s1_weight(conv1.weight) if wide else None, act.weight, stride, (w2, b2),
                     s1_weight(w2) if wide and stride == 1 else None, se, sc))
             bounds = [(0, net.coarse_ind), (net.coarse_ind, net.middle_ind), (net.middle_ind, net.style_count)]
-            self.groups = [_HeadGroup([net.styles[j] for j in range(a, b)], None) for a, b in bounds]
-            for group in self.groups[1:]:  # the middle (32²) and fine (64²) heads' first convs
-                group.first_u = [s2_weight(h.convs[0].weight) for h in group.heads]
+            self.groups = []
+            for a, b in bounds:
+                heads = [net.styles[j] for j in range(a, b)]
+                self.groups.append(_HeadGroup(heads, [[
+                    s2_weight(conv.weight, HEAD_TILES[side]) if side in HEAD_TILES else None
+                    for conv, side in zip(h.convs[0::2], (h.spatial >> i for i in range(len(h.convs) // 2)))]
+                    for h in heads]))
 
     def backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Image [N, C, 256, 256] → (c1, c2, c3) as the module's ``backbone``."""
