@@ -36,9 +36,7 @@ __all__ = ["FastEncoder", "conv3x3_s1", "conv3x3_s2", "fast_encoder", "s1_weight
 
 # --- transforms: output tile = A^T [(G g G^T) ⊙ (B^T d B)] A, nested over rows and columns -----------------
 #: F(2, 3), stride 1: 4 inputs per 2 outputs.
-_S1_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 _S1_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
-_S1_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
 #: Stride 2 by input phase: output (i, j) reads rows 2i-1, 2i, 2i+1, i.e. the even row i with tap 1 and the
 #: odd rows i-1, i with taps 0, 2 (same for columns). So the even-even phase is a 1×1 conv (tap (1, 1)), the mixed
 #: phases 1×2 / 2×1 convs and the odd-odd phase a 2×2 conv, each 2-tap dimension through Winograd F(m, 2).
@@ -90,66 +88,45 @@ def s2_weight(weight: torch.Tensor, m: int = 4) -> S2Weights:
     return S2Weights(m, *(t.to(weight.dtype).contiguous() for t in (w[:, :, 1, 1], rows, cols, odd)))
 
 
-def _combine(parts: Sequence[torch.Tensor], coeffs: Sequence[int], out: torch.Tensor | None = None) -> torch.Tensor:
-    """Σ coeffs[i]·parts[i] for coefficients in {-1, 0, 1} (into ``out`` when given)."""
-    terms = [(c, p) for c, p in zip(coeffs, parts, strict=True) if c]
-    (c0, p0), rest = terms[0], terms[1:]
-    if out is None:
-        out = p0.clone() if c0 > 0 else -p0
-    elif c0 > 0:
-        out.copy_(p0)
-    else:
-        torch.neg(p0, out=out)
-    for c, p in rest:
-        out.add_(p) if c > 0 else out.sub_(p)
-    return out
-
-
-def _input_transform(x: torch.Tensor, bt: Sequence[Sequence[int]], step: int,
-                     out_hw: tuple[int, int]) -> torch.Tensor:
-    """``B^T d B`` of every input tile (zero padding 1) → [T·T, C, N·tiles]."""
-    n, c, h, w = x.shape
-    t = len(bt)
-    th, tw = out_hw[0] // 2, out_hw[1] // 2  # 2×2 output tiles
-    need_h, need_w = step * (th - 1) + t, step * (tw - 1) + t
-    xp = F.pad(x, (1, max(0, need_w - w - 1), 1, max(0, need_h - h - 1)))
-    rows = [xp[:, :, k:k + step * th:step] for k in range(t)]  # [N, C, th, W']
-    v = x.new_empty(t, t, c, n, th, tw)
-    for a in range(t):
-        r = _combine(rows, bt[a])
-        cols = [r[..., k:k + step * tw:step] for k in range(t)]
-        for b in range(t):
-            _combine(cols, bt[b], out=v[a, b].transpose(0, 1))
-    return v.view(t * t, c, n * th * tw)
-
-
-def _products_and_output(v: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, at: Sequence[Sequence[int]],
-                         n: int, out_hw: tuple[int, int]) -> torch.Tensor:
-    """``T·T`` batched matrix products over channels, then ``A^T m A`` into the [N, K, H, W] output."""
-    t = len(at[0])
-    th, tw = out_hw[0] // 2, out_hw[1] // 2
-    m = torch.bmm(u, v).view(t, t, -1, n, th, tw)  # [T·T, K, tiles]
-    out = v.new_empty(n, m.shape[2], 2 * th, 2 * tw)
-    for p in range(2):
-        s = _combine(list(m), at[p])  # [T, K, N, th, tw]
-        for q in range(2):
-            dst = out[:, :, p::2, q::2].transpose(0, 1)
-            _combine(list(s), at[q], out=dst)
-            if bias is not None:
-                dst.add_(bias.view(-1, 1, 1, 1))
-    return out
-
-
-def _fast_conv(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, bt: Sequence[Sequence[int]],
-               at: Sequence[Sequence[int]], step: int, out_hw: tuple[int, int]) -> torch.Tensor:
-    """Tile transform, ``T·T`` batched matrix products over channels, output transform."""
-    return _products_and_output(_input_transform(x, bt, step, out_hw), u, bias, at, x.shape[0], out_hw)
+def _f23_input(even: torch.Tensor, odd: torch.Tensor, dim: int, out: torch.Tensor) -> None:
+    """F(2, 3) input transform along ``dim`` of a zero-padded map split into its even and odd rows (or columns):
+    tile i is (even[i], odd[i], even[i+1], odd[i+1]); writes the four transformed maps into out[0..3]."""
+    n = even.shape[dim] - 1
+    e0, e1, o0, o1 = even.narrow(dim, 0, n), even.narrow(dim, 1, n), odd.narrow(dim, 0, n), odd.narrow(dim, 1, n)
+    torch.sub(e0, e1, out=out[0])
+    torch.add(o0, e1, out=out[1])
+    torch.sub(e1, o0, out=out[2])
+    torch.sub(o0, o1, out=out[3])
 
 
 def conv3x3_s1(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``conv2d(x, w, bias, stride=1, padding=1)`` with ``u = s1_weight(w)``; H and W even."""
-    assert x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0, tuple(x.shape)
-    return _fast_conv(x, u, bias, _S1_BT, _S1_AT, 2, (x.shape[2], x.shape[3]))
+    """``conv2d(x, w, bias, stride=1, padding=1)`` with ``u = s1_weight(w)``; H and W even.
+
+    Each transform pass is a few whole-map additions (no per-tile work): rows, then columns, the 16 batched
+    matrix products, then the output transform over one dimension and the other, written straight into the
+    interleaved output."""
+    n, c, h, w = x.shape
+    assert h % 2 == 0 and w % 2 == 0, tuple(x.shape)
+    th, tw = h // 2, w // 2
+    xp = F.pad(x, (1, 1, 1, 1))
+    r = x.new_empty(4, n, c, th, w + 2)
+    _f23_input(xp[:, :, 0::2], xp[:, :, 1::2], 2, r)
+    v = x.new_empty(4, 4, c, n, th, tw)
+    for a in range(4):
+        _f23_input(r[a][..., 0::2], r[a][..., 1::2], 3, v[a].transpose(1, 2))
+    k = u.shape[1]
+    m = torch.bmm(u, v.view(16, c, -1)).view(4, 4, k, n, th, tw)
+    if bias is not None:  # A^T has ones in column 1 of both rows: product (1, 1) reaches every output once
+        m[1, 1].add_(bias.view(-1, 1, 1, 1))
+    # A^T = ((1, 1, 1, 0), (0, 1, -1, -1)): y0 = m0 + (m1 + m2), y1 = (m1 - m2) - m3; rows, then columns
+    z = torch.stack(((m[1] + m[2]).add_(m[0]), torch.sub(m[1], m[2]).sub_(m[3])))  # [2, 4, K, N, th, tw]
+    out = x.new_empty(n, k, h, w)
+    dst = out.view(n, k, th, 2, tw, 2).permute(3, 5, 1, 0, 2, 4)  # [p, q, K, N, th, tw]
+    s = z[:, 1] + z[:, 2]
+    torch.add(z[:, 0], s, out=dst[:, 0])
+    torch.sub(z[:, 1], z[:, 2], out=s)
+    torch.sub(s, z[:, 3], out=dst[:, 1])
+    return out
 
 
 @dataclass
