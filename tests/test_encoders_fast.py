@@ -12,21 +12,33 @@ from safetensors.torch import load_file
 
 from faceedit.models import load_strict
 from faceedit.models.encoders import Encoder4Editing, GradualStyleEncoder
-from faceedit.models.encoders_fast import conv3x3_s1, conv3x3_s2, fast_encoder, s1_weight, s2_weight
+from faceedit.models.encoders_fast import (
+    conv3x3_s1,
+    conv3x3_s1_4x4,
+    conv3x3_s2,
+    fast_encoder,
+    s1_weight,
+    s1_weight4,
+    s2_weight,
+)
 
 DATA = Path(__file__).parent / "data" / "psp"
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 16, 12), (1, 3, 8, 8)])
+@pytest.mark.parametrize("shape", [(2, 5, 16, 12), (1, 3, 8, 8), (1, 4, 12, 20)])
 def test_fast_convolutions_equal_conv2d(shape: tuple[int, ...]) -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(*shape, generator=g, dtype=torch.float64)
     w = torch.randn(7, shape[1], 3, 3, generator=g, dtype=torch.float64)
     b = torch.randn(7, generator=g, dtype=torch.float64)
-    for stride, conv, transform in ((1, conv3x3_s1, s1_weight), (2, conv3x3_s2, s2_weight)):
+    variants = [(1, conv3x3_s1, s1_weight), (1, conv3x3_s1_4x4, s1_weight4),
+                (2, conv3x3_s2, lambda w: s2_weight(w, 2)), (2, conv3x3_s2, lambda w: s2_weight(w, 4))]
+    for stride, conv, transform in variants:
         ref = F.conv2d(x, w, b, stride=stride, padding=1)
-        out = conv(x, transform(w), b)
-        assert out.shape == ref.shape and (out - ref).abs().max() < 1e-12 * ref.abs().max()
+        for bias in (b, None):
+            out = conv(x, transform(w), bias)
+            expected = ref if bias is not None else ref - b.view(1, -1, 1, 1)
+            assert out.shape == ref.shape and (out - expected).abs().max() < 1e-12 * ref.abs().max()
 
 
 @pytest.fixture(scope="module")

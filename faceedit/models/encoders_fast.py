@@ -32,11 +32,18 @@ from torch import nn
 
 from faceedit.models.encoders import Encoder4Editing, GradualStyleEncoder, _PyramidEncoder
 
-__all__ = ["FastEncoder", "conv3x3_s1", "conv3x3_s2", "fast_encoder", "s1_weight", "s2_weight"]
+__all__ = ["FastEncoder", "conv3x3_s1", "conv3x3_s1_4x4", "conv3x3_s2", "fast_encoder", "s1_weight", "s1_weight4",
+           "s2_weight"]
 
 # --- transforms: output tile = A^T [(G g G^T) ⊙ (B^T d B)] A, nested over rows and columns -----------------
-#: F(2, 3), stride 1: 4 inputs per 2 outputs.
+#: F(2, 3), stride 1: 4 inputs per 2 outputs (B^T and A^T are spelled out in :func:`conv3x3_s1`).
 _S1_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+#: F(4, 3), stride 1: 6 inputs per 4 outputs, points 0, ±1, ±2, ∞ (same construction as ``_F2`` below).
+_S1_4 = (((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+         ((1 / 4, 0.0, 0.0), (1 / 6, 1 / 6, 1 / 6), (1 / 6, -1 / 6, 1 / 6), (1 / 24, 1 / 12, 1 / 6),
+          (1 / 24, -1 / 12, 1 / 6), (0.0, 0.0, 1.0)),
+         ((4, 0, -5, 0, 1, 0), (0, 4, 4, -1, -1, 0), (0, -4, 4, 1, -1, 0), (0, -2, -1, 2, 1, 0),
+          (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)))
 #: Stride 2 by input phase: output (i, j) reads rows 2i-1, 2i, 2i+1, i.e. the even row i with tap 1 and the
 #: odd rows i-1, i with taps 0, 2 (same for columns). So the even-even phase is a 1×1 conv (tap (1, 1)), the mixed
 #: phases 1×2 / 2×1 convs and the odd-odd phase a 2×2 conv, each 2-tap dimension through Winograd F(m, 2).
@@ -63,6 +70,11 @@ def _weight_transform(weight: torch.Tensor, g_rows: Sequence[Sequence[float]]) -
 def s1_weight(weight: torch.Tensor) -> torch.Tensor:
     """Kernels for :func:`conv3x3_s1` ([16, K, C])."""
     return _weight_transform(weight, _S1_G)
+
+
+def s1_weight4(weight: torch.Tensor) -> torch.Tensor:
+    """Kernels for :func:`conv3x3_s1_4x4` ([36, K, C])."""
+    return _weight_transform(weight, _S1_4[1])
 
 
 @dataclass
@@ -126,6 +138,28 @@ def conv3x3_s1(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = Non
     torch.add(z[:, 0], s, out=dst[:, 0])
     torch.sub(z[:, 1], z[:, 2], out=s)
     torch.sub(s, z[:, 3], out=dst[:, 1])
+    return out
+
+
+def conv3x3_s1_4x4(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``conv2d(x, w, bias, stride=1, padding=1)`` with ``u = s1_weight4(w)`` by Winograd F(4×4, 3×3) (36 products
+    per 4×4 tile instead of 144); H and W multiples of 4. Both transforms are one matrix product each with the
+    Kronecker square of B^T (36×36) and of A^T (16×36) over all tiles and channels at once."""
+    n, c, h, w = x.shape
+    assert h % 4 == 0 and w % 4 == 0, tuple(x.shape)
+    th, tw = h // 4, w // 4
+    at = torch.tensor(_S1_4[0], dtype=x.dtype, device=x.device)
+    bt = torch.tensor(_S1_4[2], dtype=x.dtype, device=x.device)
+    tiles = F.pad(x, (1, 1, 1, 1)).unfold(2, 6, 4).unfold(3, 6, 4)  # [N, C, th, tw, 6, 6]
+    v = torch.kron(bt, bt) @ tiles.permute(4, 5, 1, 0, 2, 3).reshape(36, -1)  # [36, C·N·th·tw]
+    k = u.shape[1]
+    y = torch.kron(at, at) @ torch.bmm(u, v.view(36, c, -1)).view(36, -1)  # [16, K·N·th·tw]
+    y = y.view(4, 4, k, n, th, tw).permute(3, 2, 4, 0, 5, 1)  # [N, K, th, 4, tw, 4]
+    out = x.new_empty(n, k, h, w)
+    if bias is None:
+        out.view(n, k, th, 4, tw, 4).copy_(y)
+    else:
+        torch.add(y, bias.view(1, -1, 1, 1, 1, 1), out=out.view(n, k, th, 4, tw, 4))
     return out
 
 
@@ -205,8 +239,23 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tens
     return weight.to(conv.weight.dtype), bias.to(conv.weight.dtype)
 
 
-#: Winograd pays from this many channels up (below, the tile transforms cost more than the products save).
-MIN_WINOGRAD_CHANNELS = 256
+def _winograd_kernels(weight: torch.Tensor, side: int) -> torch.Tensor | None:
+    """Winograd kernels for a stride-1 3×3 conv on maps of ``side`` (that of a 256² input), or None where the
+    plain conv is faster: F(4×4, 3×3) from 128 channels on maps of 32² and more (F(2×2, 3×3) there is slower:
+    its transforms cost more than its products save), F(2×2, 3×3) on narrower maps from 256 channels (4×4 tiles
+    leave too few columns there for the matrix products: 16 tiles on 16²); 64 channels: direct."""
+    k, c = weight.shape[:2]
+    if min(k, c) >= 128 and side >= 32:
+        return s1_weight4(weight)
+    return s1_weight(weight) if min(k, c) >= 256 else None
+
+
+def _conv_s1(x: torch.Tensor, weight: torch.Tensor, u: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    """Stride-1 3×3 conv by the Winograd kernels ``u`` where the map fits their tiles, else by conv2d."""
+    tile = 4 if u is not None and u.shape[0] == 36 else 2
+    if u is None or x.shape[2] % tile or x.shape[3] % tile:
+        return F.conv2d(x, weight, bias, padding=1)
+    return (conv3x3_s1_4x4 if tile == 4 else conv3x3_s1)(x, u, bias)
 
 
 @dataclass
@@ -215,20 +264,20 @@ class _Unit:
 
     pre: tuple[torch.Tensor, torch.Tensor]  # [1, C, 1, 1] scale, shift
     conv1: torch.Tensor
-    u1: torch.Tensor | None  # Winograd transform of conv1 (wide units only)
+    u1: torch.Tensor | None  # Winograd kernels of conv1 ([16 or 36, K, C], see :func:`_winograd_kernels`) or None
     prelu: torch.Tensor
     stride: int
     conv2: tuple[torch.Tensor, torch.Tensor]  # folded (weight, bias)
-    u2: torch.Tensor | None  # Winograd transform of conv2 (wide stride-1 units only)
+    u2: torch.Tensor | None  # Winograd kernels of conv2 (stride-1 units only) or None
     se: nn.Module
     shortcut: tuple[torch.Tensor, torch.Tensor] | None  # folded 1×1 conv, or None (identity / subsample)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         r = torch.addcmul(self.pre[1], x, self.pre[0])
-        r = conv3x3_s1(r, self.u1) if self.u1 is not None else F.conv2d(r, self.conv1, padding=1)
+        r = _conv_s1(r, self.conv1, self.u1, None)
         r = F.prelu(r, self.prelu)
         w2, b2 = self.conv2
-        r = conv3x3_s1(r, self.u2, b2) if self.u2 is not None else F.conv2d(r, w2, b2, stride=self.stride, padding=1)
+        r = _conv_s1(r, w2, self.u2, b2) if self.stride == 1 else F.conv2d(r, w2, b2, stride=2, padding=1)
         r = self.se(r)
         if self.shortcut is None:
             return r.add_(x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride])
@@ -259,19 +308,24 @@ class _HeadGroup:
     heads: list[nn.Module]  # GradualStyleBlock modules (only read)
     u: list[list[S2Weights | None]]  # per head and conv: phase-algorithm kernels, or None
 
+    def prepare(self, x: torch.Tensor) -> _S2Input | None:
+        """The shared phase split and input transform of the heads' first convs (None: they run as convs)."""
+        return _s2_input(x, self.u[0][0].m) if self.u[0][0] is not None else None
+
+    def head(self, i: int, x: torch.Tensor, v: _S2Input | None) -> torch.Tensor:
+        """Head ``i`` on map ``x`` (``v`` = :meth:`prepare` of it) → style [N, 512]."""
+        head, us = self.heads[i], self.u[i]
+        convs = head.convs[0::2]
+        y = _s2_output(v, us[0], convs[0].bias) if v is not None else _head_conv(x, convs[0], us[0])
+        y = F.leaky_relu_(y, head.convs[1].negative_slope)
+        for conv, act, u in zip(convs[1:], head.convs[3::2], us[1:], strict=True):
+            y = F.leaky_relu_(_head_conv(y, conv, u), act.negative_slope)
+        return head.linear(y.view(-1, head.out_c))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Map [N, C, S, S] → styles [H, N, 512]."""
-        m = self.u[0][0].m if self.u[0][0] is not None else 0
-        v = _s2_input(x, m) if m else None
-        styles = []
-        for head, us in zip(self.heads, self.u, strict=True):
-            convs = head.convs[0::2]
-            y = _s2_output(v, us[0], convs[0].bias) if v is not None else _head_conv(x, convs[0], us[0])
-            y = F.leaky_relu_(y, head.convs[1].negative_slope)
-            for conv, act, u in zip(convs[1:], head.convs[3::2], us[1:], strict=True):
-                y = F.leaky_relu_(_head_conv(y, conv, u), act.negative_slope)
-            styles.append(head.linear(y.view(-1, head.out_c)))
-        return torch.stack(styles)
+        v = self.prepare(x)
+        return torch.stack([self.head(i, x, v) for i in range(len(self.heads))])
 
 
 class FastEncoder:
@@ -285,17 +339,19 @@ class FastEncoder:
         self.net = net
         with torch.no_grad():
             self.units: list[_Unit] = []
+            side = 256  # map side of each unit's input for a 256² image (the encoders' input size)
             for unit in net.body:
                 bn1, conv1, act, conv2, bn2, se = unit.res_layer
-                stride, wide = conv2.stride[0], conv1.out_channels >= MIN_WINOGRAD_CHANNELS
+                stride = conv2.stride[0]
                 w2, b2 = _fold(conv2, bn2)
                 sc = None if not isinstance(unit.shortcut_layer, nn.Sequential) else _fold(*unit.shortcut_layer)
                 scale, shift = _bn_scale_shift(bn1)
                 dt = conv1.weight.dtype
                 self.units.append(_Unit(
                     (scale.view(1, -1, 1, 1).to(dt), shift.view(1, -1, 1, 1).to(dt)), conv1.weight,
-                    s1_weight(conv1.weight) if wide else None, act.weight, stride, (w2, b2),
-                    s1_weight(w2) if wide and stride == 1 else None, se, sc))
+                    _winograd_kernels(conv1.weight, side), act.weight, stride, (w2, b2),
+                    _winograd_kernels(w2, side) if stride == 1 else None, se, sc))
+                side //= stride
             bounds = [(0, net.coarse_ind), (net.coarse_ind, net.middle_ind), (net.middle_ind, net.style_count)]
             self.groups = []
             for a, b in bounds:
