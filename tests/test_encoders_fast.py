@@ -86,3 +86,30 @@ def test_changed_weights_rebuild_the_runtime(one_thread: None) -> None:
         enc.styles[0].linear.bias.add_(1.0)
     with pytest.raises(ValueError, match="eval"):
         fast_encoder(enc.train())  # a weight changed since, so it would rebuild: refused in training mode
+
+
+def test_heads_in_parallel_threads(monkeypatch) -> None:
+    """With two torch threads the 18 heads run on two Python threads (one intra-op thread each): same codes,
+    no autograd graph, and torch's thread count is back to what it was."""
+    import faceedit.models.encoders_fast as ef
+
+    workers = []
+    pool = ef._pool
+    monkeypatch.setattr(ef, "_pool", lambda n: workers.append(n) or pool(n))
+    before = torch.get_num_threads()
+    torch.manual_seed(0)
+    enc = GradualStyleEncoder(3, 18).eval()  # parameters require grad, as a loaded module's do
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            ref = enc(x)
+            parallel = fast_encoder(enc)(x)
+            assert workers == [2] and torch.get_num_threads() == 2
+            monkeypatch.setattr(ef, "PARALLEL_HEADS", False)
+            serial = fast_encoder(enc)(x)
+    finally:
+        torch.set_num_threads(before)
+    assert workers == [2] and not parallel.requires_grad
+    assert (parallel - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert (parallel - serial).abs().max() < 1e-5 * ref.abs().max()

@@ -23,7 +23,9 @@ codes' magnitude against the official reference tensors and the modules).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -308,6 +310,13 @@ class _HeadGroup:
     heads: list[nn.Module]  # GradualStyleBlock modules (only read)
     u: list[list[S2Weights | None]]  # per head and conv: phase-algorithm kernels, or None
 
+    @property
+    def cost(self) -> float:
+        """Relative work of one head (output pixels of its convs; the phase algorithm's first conv counts 0.56)."""
+        side = self.heads[0].spatial
+        first = 0.56 if self.u[0][0] is not None else 1.0
+        return (side // 2) ** 2 * first + sum((side >> i) ** 2 for i in range(2, len(self.heads[0].convs) // 2 + 1))
+
     def prepare(self, x: torch.Tensor) -> _S2Input | None:
         """The shared phase split and input transform of the heads' first convs (None: they run as convs)."""
         return _s2_input(x, self.u[0][0].m) if self.u[0][0] is not None else None
@@ -376,11 +385,59 @@ class FastEncoder:
         c1, c2, c3 = self.backbone(x)
         p2 = _upsample_add(c3, self.net.latlayer1(c2))
         p1 = _upsample_add(p2, self.net.latlayer2(c1))
-        styles = torch.cat([g(m) for g, m in zip(self.groups, (c3, p2, p1), strict=True)])  # [S, N, 512]
+        maps = (c3, p2, p1)
+        if PARALLEL_HEADS and torch.get_num_threads() > 1:
+            styles = self._heads_in_threads(maps)
+        else:
+            styles = torch.cat([g(m) for g, m in zip(self.groups, maps, strict=True)])  # [S, N, 512]
         styles = styles.transpose(0, 1)
         if self.kind == "psp":
             return styles.contiguous()
         return torch.cat([styles[:, :1], styles[:, :1] + styles[:, 1:]], 1)
+
+
+    def _heads_in_threads(self, maps: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The 18 heads spread over ``torch.get_num_threads()`` Python threads, each running its heads with one
+        intra-op thread (the heads are independent and their small matrix products scale poorly over threads
+        within one op). Heads are dealt longest first to the least loaded thread; the torch thread count is
+        restored afterwards (a lock keeps concurrent callers from interleaving that)."""
+        vs = [g.prepare(m) for g, m in zip(self.groups, maps, strict=True)]
+        jobs = [(g, i) for g, group in enumerate(self.groups) for i in range(len(group.heads))]
+        workers = min(torch.get_num_threads(), len(jobs))
+        bins: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+        load = [0.0] * workers
+        for job in sorted(jobs, key=lambda j: -self.groups[j[0]].cost):
+            w = load.index(min(load))
+            bins[w].append(job)
+            load[w] += self.groups[job[0]].cost
+        inference = torch.is_inference_mode_enabled()
+
+        def run(jobs: list[tuple[int, int]]) -> list[torch.Tensor]:
+            with torch.inference_mode(inference), torch.no_grad():
+                return [self.groups[g].head(i, maps[g], vs[g]) for g, i in jobs]
+
+        with _THREADS_LOCK:
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                results = list(_pool(workers).map(run, bins))
+            finally:
+                torch.set_num_threads(before)
+        out = dict(zip((j for b in bins for j in b), (y for r in results for y in r), strict=True))
+        return torch.stack([out[j] for j in jobs])
+
+
+#: Run the style heads in parallel Python threads when torch has more than one thread (see
+#: :meth:`FastEncoder._heads_in_threads`); False: every op in turn, with torch's own intra-op threads.
+PARALLEL_HEADS = True
+_THREADS_LOCK = threading.Lock()
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="faceedit-heads")
+    return _POOLS[workers]
 
 
 def _upsample_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
