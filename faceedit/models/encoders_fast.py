@@ -372,7 +372,10 @@ class FastEncoder:
 
     def backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Image [N, C, 256, 256] → (c1, c2, c3) as the module's ``backbone``."""
-        x = self.net.input_layer(x)  # kept as is: folding its BatchNorm into a 3-channel conv costs accuracy
+        conv, bn, act = self.net.input_layer  # BatchNorm kept apart: folding it into a 3-channel conv costs accuracy
+        # oneDNN runs a 3-channel conv ~8× faster on a channels-last input (21 → 3 ms, plus 9 ms to convert back)
+        x = act(bn(F.conv2d(x.contiguous(memory_format=torch.channels_last), conv.weight, conv.bias, padding=1)
+                   .contiguous()))
         feats = []
         for i, unit in enumerate(self.units):
             x = unit(x)
