@@ -3,22 +3,30 @@
 The encoders are convolution-bound (one 256² pass is ~72 GMAC, >90 % of it in 3×3 convs, which oneDNN already
 runs near the cores' peak), so the only way to be faster is fewer multiplications and less overhead:
 
-* every stride-1 3×3 conv of the backbone runs as Winograd F(2×2, 3×3) (Lavin & Gray, CVPR 2016): 16 matrix
-  products per 2×2 output tile instead of 36 multiplications, 2.25× fewer;
-* every stride-2 3×3 conv on a map of 32² or more runs as a nested "polyphase" fast algorithm: per output pair
-  and dimension, the odd input phase meets taps (w0, w2) through Winograd F(2, 2) (3 products) and the even
-  phase meets w1 directly (2 products), so 25 products per 2×2 tile instead of 36 (1.44× fewer), and its
-  transforms only add and subtract (no rounding from the transform itself);
+* the backbone's stride-1 3×3 convs on 32² and 64² maps with ≥ 128 channels run as Winograd F(4×4, 3×3) (Lavin &
+  Gray, CVPR 2016; points 0, ±1, ±2, ∞): 36 matrix products per 4×4 output tile instead of 144, each transform
+  one matrix product with a Kronecker square; on 16² maps (too few 4×4 tiles) F(2×2, 3×3), 16 products per
+  2×2 tile instead of 36, its transforms whole-map additions on the even/odd rows and columns; the 64-channel
+  stage stays plain (there the transforms cost more than the products save);
+* the style heads' stride-2 first conv on the 64² map is split by input phase: output (i, j) reads the even
+  row/column i with tap 1 and the odd ones i-1, i with taps 0 and 2, so it is a 1×1 conv (even rows and
+  columns), two 1×2 / 2×1 convs through Winograd F(4, 2) and one 2×2 conv through F(4×4, 2×2): 81 products per
+  4×4 tile instead of 144 (:func:`conv3x3_s2`); the 11 heads reading that map share the phase split and input
+  transform; the heads' convs on 8² and 4² maps run as im2col + one matrix product (torch's small-input path
+  streams the 9 MB kernels 3× slower);
 * BatchNorm after a conv is folded into it (the BatchNorm before a unit's first conv stays a per-channel
-  multiply-add, since zero padding sits between them; the input layer runs as the module does: folding its
-  BatchNorm into the 3-channel conv measurably amplified float32 rounding through the 50 layers);
-* the style heads that read the same pyramid level share their first conv (one wide conv, its input transform
-  done once), and their later convs run as one batched matrix product per layer instead of 11 small convs.
+  multiply-add, since zero padding sits between them; the input layer runs as the module does, its 3-channel
+  conv on a channels-last copy: folding its BatchNorm into that conv measurably amplified float32 rounding
+  through the 50 layers);
+* with more than one torch thread the 18 independent heads run on parallel Python threads with one intra-op
+  thread each (their small matrix products scale poorly over threads within one op).
 
-Everything is built once from the module's eval-mode weights (float64 arithmetic for the transforms) and cached
-beside it (:func:`fast_encoder`); the module and its state dict are never written.  Tensors in, tensors out; this
-file imports nothing from the app.  Outputs equal the modules' up to float32 rounding (tests assert 1e-5 of the
-codes' magnitude against the official reference tensors and the modules).
+Everything is built once from the module's eval-mode weights (float64 arithmetic for the transforms; ~0.8 GB
+beside the ~1 GB module, most of it the heads' transformed kernels) and cached beside it
+(:func:`fast_encoder`); the module and its state dict are never written.  Tensors in, tensors out; this file
+imports nothing from the app.  Outputs equal the modules' up to float32 rounding (tests assert 1e-5 of the
+codes' magnitude against the official reference tensors and the modules).  ``torch.compile`` was tried and is
+not used: ~60 s of compilation per conv shape on this CPU, and its code for the transforms was slower.
 """
 
 from __future__ import annotations
@@ -170,8 +178,8 @@ class _S2Input:
     """The four input phases of a stride-2 conv, transformed: [C, N·h·w], [m+1, C, …], [m+1, C, …], [(m+1)², C, …]."""
 
     m: int
-    shape: tuple[int, int, int, int]  # N, output h, w (padded to multiples of m), and the true h, w packed below
-    out_hw: tuple[int, int]
+    shape: tuple[int, int, int]  # N, output h and w padded to multiples of m
+    out_hw: tuple[int, int]  # the true output h, w
     even: torch.Tensor
     rows: torch.Tensor
     cols: torch.Tensor
@@ -196,14 +204,14 @@ def _s2_input(x: torch.Tensor, m: int) -> _S2Input:
     o = F.pad(x[:, :, 1::2, 1::2], (1, 0, 1, 0)).unfold(2, t, m).unfold(3, t, m)  # [N, C, th, tw, t, t]
     odd = ((o @ bt).transpose(-1, -2) @ bt).permute(5, 4, 1, 0, 2, 3)  # (B^T o B)^T, then back
     odd = odd.contiguous().view(t * t, c, n * th * tw)
-    return _S2Input(m, (n, h, w, 0), out_hw, even, rows, cols, odd)
+    return _S2Input(m, (n, h, w), out_hw, even, rows, cols, odd)
 
 
 def _s2_output(v: _S2Input, u: S2Weights, bias: torch.Tensor | None) -> torch.Tensor:
     """Products over channels per phase (batched matrix products) and output transforms → [N, K, h, w]."""
     assert u.m == v.m, (u.m, v.m)
     m, t = v.m, v.m + 1
-    n, h, w, _ = v.shape
+    n, h, w = v.shape
     k = u.even.shape[0]
     th, tw = h // m, w // m
     at = torch.tensor(_F2[m][0], dtype=v.even.dtype, device=v.even.device)
@@ -287,7 +295,9 @@ class _Unit:
         return r.add_(F.conv2d(x, ws, bs, stride=self.stride))
 
 
-#: Tile size m of the phase algorithm for a head's stride-2 conv, by input side (absent: plain conv2d).
+#: Tile size m of the phase algorithm for a head's stride-2 conv, by input side (absent: plain conv2d or
+#: im2col). Only the 64² map pays: on 32² (middle heads' first, fine heads' second convs) m = 2 or 4 measured
+#: equal (shared transform) to 40 % slower (a transform per head) than oneDNN's direct conv.
 HEAD_TILES = {64: 4}
 
 
