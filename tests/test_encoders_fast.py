@@ -113,3 +113,16 @@ def test_heads_in_parallel_threads(monkeypatch) -> None:
     assert workers == [2] and not parallel.requires_grad
     assert (parallel - ref).abs().max() < 1e-5 * ref.abs().max()
     assert (parallel - serial).abs().max() < 1e-5 * ref.abs().max()
+
+
+def test_a_batch_gives_each_image_its_codes(one_thread: None) -> None:
+    """Two images in one call: the tile layouts keep images apart (batch and tile axes are merged in the matrix
+    products), each row equals the module's codes."""
+    torch.manual_seed(1)
+    enc = Encoder4Editing(1024).eval()
+    x = torch.rand(2, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        out, ref = fast_encoder(enc)(x), enc(x)
+    assert out.shape == ref.shape == (2, 18, 512)
+    assert (out - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert (out[0] - out[1]).abs().max() > 1e-2 * ref.abs().max()  # two different images, two different codes

@@ -302,14 +302,15 @@ HEAD_TILES = {64: 4}
 
 
 def _head_conv(x: torch.Tensor, conv: nn.Conv2d, u: S2Weights | None) -> torch.Tensor:
-    """One stride-2 3×3 conv of a style head (phase algorithm, or im2col + one matrix product on 4² maps, where
-    torch's own small-input path is 3× slower, or conv2d)."""
-    if u is not None:
+    """One stride-2 3×3 conv of a style head: the phase algorithm (even sides), im2col + one matrix product on 4²
+    and 8² maps (torch's own small-input path is 3× slower at 4²), else conv2d."""
+    h, w = x.shape[2:]
+    if u is not None and h % 2 == 0 and w % 2 == 0:
         return conv3x3_s2(x, u, conv.bias)
-    if x.shape[2] * x.shape[3] in (16, 64):
-        cols = F.unfold(x, 3, padding=1, stride=2)  # [N, C·9, 4]
+    if h * w in (16, 64):
+        cols = F.unfold(x, 3, padding=1, stride=2)  # [N, C·9, L]
         y = F.linear(cols.transpose(1, 2), conv.weight.view(conv.out_channels, -1), conv.bias)
-        return y.transpose(1, 2).reshape(x.shape[0], -1, x.shape[2] // 2, x.shape[3] // 2)
+        return y.transpose(1, 2).reshape(x.shape[0], -1, (h + 1) // 2, (w + 1) // 2)
     return F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1)
 
 
@@ -329,7 +330,8 @@ class _HeadGroup:
 
     def prepare(self, x: torch.Tensor) -> _S2Input | None:
         """The shared phase split and input transform of the heads' first convs (None: they run as convs)."""
-        return _s2_input(x, self.u[0][0].m) if self.u[0][0] is not None else None
+        even = x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+        return _s2_input(x, self.u[0][0].m) if self.u[0][0] is not None and even else None
 
     def head(self, i: int, x: torch.Tensor, v: _S2Input | None) -> torch.Tensor:
         """Head ``i`` on map ``x`` (``v`` = :meth:`prepare` of it) → style [N, 512]."""
