@@ -12,21 +12,33 @@ from safetensors.torch import load_file
 
 from faceedit.models import load_strict
 from faceedit.models.encoders import Encoder4Editing, GradualStyleEncoder
-from faceedit.models.encoders_fast import conv3x3_s1, conv3x3_s2, fast_encoder, s1_weight, s2_weight
+from faceedit.models.encoders_fast import (
+    conv3x3_s1,
+    conv3x3_s1_4x4,
+    conv3x3_s2,
+    fast_encoder,
+    s1_weight,
+    s1_weight4,
+    s2_weight,
+)
 
 DATA = Path(__file__).parent / "data" / "psp"
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 16, 12), (1, 3, 8, 8)])
+@pytest.mark.parametrize("shape", [(2, 5, 16, 12), (1, 3, 8, 8), (1, 4, 12, 20)])
 def test_fast_convolutions_equal_conv2d(shape: tuple[int, ...]) -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(*shape, generator=g, dtype=torch.float64)
     w = torch.randn(7, shape[1], 3, 3, generator=g, dtype=torch.float64)
     b = torch.randn(7, generator=g, dtype=torch.float64)
-    for stride, conv, transform in ((1, conv3x3_s1, s1_weight), (2, conv3x3_s2, s2_weight)):
+    variants = [(1, conv3x3_s1, s1_weight), (1, conv3x3_s1_4x4, s1_weight4),
+                (2, conv3x3_s2, lambda w: s2_weight(w, 2)), (2, conv3x3_s2, lambda w: s2_weight(w, 4))]
+    for stride, conv, transform in variants:
         ref = F.conv2d(x, w, b, stride=stride, padding=1)
-        out = conv(x, transform(w), b)
-        assert out.shape == ref.shape and (out - ref).abs().max() < 1e-12 * ref.abs().max()
+        for bias in (b, None):
+            out = conv(x, transform(w), bias)
+            expected = ref if bias is not None else ref - b.view(1, -1, 1, 1)
+            assert out.shape == ref.shape and (out - expected).abs().max() < 1e-12 * ref.abs().max()
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +86,43 @@ def test_changed_weights_rebuild_the_runtime(one_thread: None) -> None:
         enc.styles[0].linear.bias.add_(1.0)
     with pytest.raises(ValueError, match="eval"):
         fast_encoder(enc.train())  # a weight changed since, so it would rebuild: refused in training mode
+
+
+def test_heads_in_parallel_threads(monkeypatch) -> None:
+    """With two torch threads the 18 heads run on two Python threads (one intra-op thread each): same codes,
+    no autograd graph, and torch's thread count is back to what it was."""
+    import faceedit.models.encoders_fast as ef
+
+    workers = []
+    pool = ef._pool
+    monkeypatch.setattr(ef, "_pool", lambda n: workers.append(n) or pool(n))
+    before = torch.get_num_threads()
+    torch.manual_seed(0)
+    enc = GradualStyleEncoder(3, 18).eval()  # parameters require grad, as a loaded module's do
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            ref = enc(x)
+            parallel = fast_encoder(enc)(x)
+            assert workers == [2] and torch.get_num_threads() == 2
+            monkeypatch.setattr(ef, "PARALLEL_HEADS", False)
+            serial = fast_encoder(enc)(x)
+    finally:
+        torch.set_num_threads(before)
+    assert workers == [2] and not parallel.requires_grad
+    assert (parallel - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert (parallel - serial).abs().max() < 1e-5 * ref.abs().max()
+
+
+def test_a_batch_gives_each_image_its_codes(one_thread: None) -> None:
+    """Two images in one call: the tile layouts keep images apart (batch and tile axes are merged in the matrix
+    products), each row equals the module's codes."""
+    torch.manual_seed(1)
+    enc = Encoder4Editing(1024).eval()
+    x = torch.rand(2, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        out, ref = fast_encoder(enc)(x), enc(x)
+    assert out.shape == ref.shape == (2, 18, 512)
+    assert (out - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert (out[0] - out[1]).abs().max() > 1e-2 * ref.abs().max()  # two different images, two different codes
