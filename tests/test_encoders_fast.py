@@ -126,3 +126,20 @@ def test_a_batch_gives_each_image_its_codes(one_thread: None) -> None:
     assert out.shape == ref.shape == (2, 18, 512)
     assert (out - ref).abs().max() < 1e-5 * ref.abs().max()
     assert (out[0] - out[1]).abs().max() > 1e-2 * ref.abs().max()  # two different images, two different codes
+
+
+def test_maps_the_winograd_tiles_do_not_fit(one_thread: None) -> None:
+    """On 30² and 15² maps (the 4×4 / 2×2 tiles don't fit) a unit's convs fall back to conv2d with the folded
+    weights, which the runtime makes only then (not kept for the encoders' 256² input): same output as the
+    module's unit."""
+    torch.manual_seed(2)
+    enc = GradualStyleEncoder(3, 18).eval()
+    fast = fast_encoder(enc)
+    assert all(u.w2 is None for u in fast.units if u.u2 is not None)
+    for i, c, side in ((8, 256, 30), (22, 512, 15)):
+        x = torch.randn(1, c, side, side)
+        with torch.no_grad():
+            out, ref = fast.units[i](x), enc.body[i](x)
+        assert fast.units[i].w2 is not None
+        assert (out - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert sum(u.w2 is not None for u in fast.units if u.u2 is not None) == 2

@@ -32,7 +32,7 @@ not used: ~60 s of compilation per conv shape on this CPU, and its code for the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -260,11 +260,13 @@ def _winograd_kernels(weight: torch.Tensor, side: int) -> torch.Tensor | None:
     return s1_weight(weight) if min(k, c) >= 256 else None
 
 
-def _conv_s1(x: torch.Tensor, weight: torch.Tensor, u: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
-    """Stride-1 3×3 conv by the Winograd kernels ``u`` where the map fits their tiles, else by conv2d."""
+def _conv_s1(x: torch.Tensor, weight: torch.Tensor | Callable[[], torch.Tensor], u: torch.Tensor | None,
+             bias: torch.Tensor | None) -> torch.Tensor:
+    """Stride-1 3×3 conv by the Winograd kernels ``u`` where the map fits their tiles, else by conv2d (``weight``
+    may be a function that makes it: only called then)."""
     tile = 4 if u is not None and u.shape[0] == 36 else 2
     if u is None or x.shape[2] % tile or x.shape[3] % tile:
-        return F.conv2d(x, weight, bias, padding=1)
+        return F.conv2d(x, weight() if callable(weight) else weight, bias, padding=1)
     return (conv3x3_s1_4x4 if tile == 4 else conv3x3_s1)(x, u, bias)
 
 
@@ -277,7 +279,9 @@ class _Unit:
     u1: torch.Tensor | None  # Winograd kernels of conv1 ([16 or 36, K, C], see :func:`_winograd_kernels`) or None
     prelu: torch.Tensor
     stride: int
-    conv2: tuple[torch.Tensor, torch.Tensor]  # folded (weight, bias)
+    conv2: tuple[nn.Conv2d, nn.BatchNorm2d]  # the module's (only read)
+    b2: torch.Tensor  # bias of conv2 with its BN folded
+    w2: torch.Tensor | None  # folded weight of conv2; None where u2 serves (made on demand for maps u2 can't tile)
     u2: torch.Tensor | None  # Winograd kernels of conv2 (stride-1 units only) or None
     se: nn.Module
     shortcut: tuple[torch.Tensor, torch.Tensor] | None  # folded 1×1 conv, or None (identity / subsample)
@@ -286,13 +290,22 @@ class _Unit:
         r = torch.addcmul(self.pre[1], x, self.pre[0])
         r = _conv_s1(r, self.conv1, self.u1, None)
         r = F.prelu(r, self.prelu)
-        w2, b2 = self.conv2
-        r = _conv_s1(r, w2, self.u2, b2) if self.stride == 1 else F.conv2d(r, w2, b2, stride=2, padding=1)
+        if self.stride == 1:
+            r = _conv_s1(r, self.w2 if self.u2 is None else self._weight2, self.u2, self.b2)
+        else:
+            r = F.conv2d(r, self.w2, self.b2, stride=2, padding=1)
         r = self.se(r)
         if self.shortcut is None:
             return r.add_(x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride])
         ws, bs = self.shortcut
         return r.add_(F.conv2d(x, ws, bs, stride=self.stride))
+
+    def _weight2(self) -> torch.Tensor:
+        """conv2's folded weight, for a map the Winograd tiles don't fit (kept once made)."""
+        if self.w2 is None:
+            with torch.no_grad(), torch.inference_mode(False):
+                self.w2 = _fold(*self.conv2)[0]
+        return self.w2
 
 
 #: Tile size m of the phase algorithm for a head's stride-2 conv, by input side (absent: plain conv2d or
@@ -365,13 +378,14 @@ class FastEncoder:
                 bn1, conv1, act, conv2, bn2, se = unit.res_layer
                 stride = conv2.stride[0]
                 w2, b2 = _fold(conv2, bn2)
+                u2 = _winograd_kernels(w2, side) if stride == 1 else None
                 sc = None if not isinstance(unit.shortcut_layer, nn.Sequential) else _fold(*unit.shortcut_layer)
                 scale, shift = _bn_scale_shift(bn1)
                 dt = conv1.weight.dtype
                 self.units.append(_Unit(
                     (scale.view(1, -1, 1, 1).to(dt), shift.view(1, -1, 1, 1).to(dt)), conv1.weight,
-                    _winograd_kernels(conv1.weight, side), act.weight, stride, (w2, b2),
-                    _winograd_kernels(w2, side) if stride == 1 else None, se, sc))
+                    _winograd_kernels(conv1.weight, side), act.weight, stride, (conv2, bn2), b2,
+                    None if u2 is not None else w2, u2, se, sc))
                 side //= stride
             bounds = [(0, net.coarse_ind), (net.coarse_ind, net.middle_ind), (net.middle_ind, net.style_count)]
             self.groups = []
