@@ -428,31 +428,33 @@ class FastEncoder:
     def _heads_in_threads(self, maps: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The 18 heads spread over ``torch.get_num_threads()`` Python threads, each running its heads with one
         intra-op thread (the heads are independent and their small matrix products scale poorly over threads
-        within one op). Heads are dealt longest first to the least loaded thread; the torch thread count is
-        restored afterwards (a lock keeps concurrent callers from interleaving that)."""
+        within one op). Each thread takes the next head from one queue, longest first, so the threads end
+        together whatever each head really takes; the torch thread count is restored afterwards (a lock keeps
+        concurrent callers from interleaving that)."""
         vs = [g.prepare(m) for g, m in zip(self.groups, maps, strict=True)]
         jobs = [(g, i) for g, group in enumerate(self.groups) for i in range(len(group.heads))]
-        workers = min(torch.get_num_threads(), len(jobs))
-        bins: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
-        load = [0.0] * workers
-        for job in sorted(jobs, key=lambda j: -self.groups[j[0]].cost):
-            w = load.index(min(load))
-            bins[w].append(job)
-            load[w] += self.groups[job[0]].cost
+        queue = iter(sorted(jobs, key=lambda j: -self.groups[j[0]].cost))
+        taking = threading.Lock()
+        out: dict[tuple[int, int], torch.Tensor] = {}
         inference = torch.is_inference_mode_enabled()
 
-        def run(jobs: list[tuple[int, int]]) -> list[torch.Tensor]:
+        def run(_: int) -> None:
             with torch.inference_mode(inference), torch.no_grad():
-                return [self.groups[g].head(i, maps[g], vs[g]) for g, i in jobs]
+                while True:
+                    with taking:
+                        job = next(queue, None)
+                    if job is None:
+                        return
+                    out[job] = self.groups[job[0]].head(job[1], maps[job[0]], vs[job[0]])
 
+        workers = min(torch.get_num_threads(), len(jobs))
         with _THREADS_LOCK:
             before = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                results = list(_pool(workers).map(run, bins))
+                list(_pool(workers).map(run, range(workers)))
             finally:
                 torch.set_num_threads(before)
-        out = dict(zip((j for b in bins for j in b), (y for r in results for y in r), strict=True))
         return torch.stack([out[j] for j in jobs])
 
 
