@@ -19,10 +19,14 @@ runs near the cores' peak), so the only way to be faster is fewer multiplication
   conv on a channels-last copy: folding its BatchNorm into that conv measurably amplified float32 rounding
   through the 50 layers);
 * with more than one torch thread the 18 independent heads run on parallel Python threads with one intra-op
-  thread each (their small matrix products scale poorly over threads within one op).
+  thread each, taking heads from one queue, longest first (their small matrix products scale poorly over
+  threads within one op). On two threads the runtime still gains less from the second core than the official
+  code (~1.75× vs ~1.9×): its transforms and tile copies are bound by memory bandwidth, which this kind of VM
+  raises only ~1.4× with a second core (docs/benchmarks.md, "Third round").
 
-Everything is built once from the module's eval-mode weights (float64 arithmetic for the transforms; ~0.8 GB
-beside the ~1 GB module, most of it the heads' transformed kernels) and cached beside it
+Everything is built once from the module's eval-mode weights (float64 arithmetic for the transforms; ~0.74 GB
+beside the ~1 GB module: the Winograd and phase kernels; a conv's folded weight only where they can't serve it)
+and cached beside it
 (:func:`fast_encoder`); the module and its state dict are never written.  Tensors in, tensors out; this file
 imports nothing from the app.  Outputs equal the modules' up to float32 rounding (tests assert 1e-5 of the
 codes' magnitude against the official reference tensors and the modules).  ``torch.compile`` was tried and is
