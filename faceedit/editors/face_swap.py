@@ -33,7 +33,7 @@ from faceedit.editors.faceshifter import (
     ghost_crop,
     source_identity,
 )
-from faceedit.editors.faceswap_input import check_pair
+from faceedit.editors.faceswap_input import check_pair, check_strength
 from faceedit.editors.lite_faceswap import MAX_YAW_DEGREES as LITE_MAX_YAW
 from faceedit.editors.lite_faceswap import lite_face_swap
 from faceedit.errors import InvalidArgumentError
@@ -117,7 +117,7 @@ class FaceShifterSwap(_FaceSwap):
 
     def edit(self, face: FaceState, source: Any = None, strength: float = 1.0) -> EditorOutput:
         source = _check_source(source)
-        strength = _strength(strength)
+        strength = check_strength(strength)
         cache = face.cache.setdefault("gan", {}).setdefault("face_swap", {})
         key = _key(source)
         generated = cache.get(key)
@@ -147,7 +147,7 @@ class LiteFaceSwap(_FaceSwap):
 
     def edit(self, face: FaceState, source: Any = None, strength: float = 1.0) -> EditorOutput:
         source = _check_source(source)
-        strength = _strength(strength)
+        strength = check_strength(strength)
         self.check(face, source, LITE_MAX_YAW, "the lite face swap")
         out = lite_face_swap(face.crop, face.labels, face.landmarks, source.crop, source.landmarks,
                              source.labels, strength, face_width_px(face), face_width_px(source))
@@ -176,12 +176,3 @@ class LiteFaceSwap(_FaceSwap):
 
         return self._run(run)
 
-
-def _strength(value: Any) -> float:
-    try:
-        s = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"The blend strength takes a number between 0 and 1; got {value!r}.") from None
-    if not 0.0 <= s <= 1.0:
-        raise InvalidArgumentError(f"The blend strength must be between 0 and 1; got {value!r}.")
-    return s

@@ -29,8 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair
-from faceedit.errors import InvalidArgumentError
+from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair, check_strength
 from faceedit.landmarks import JAW, LEFT_BROW, LEFT_EYE, LEFT_IRIS, RIGHT_BROW, RIGHT_EYE, RIGHT_IRIS
 from faceedit.models.aei_net import AEINet
 from faceedit.models.arcface import IResNet, cosine_similarity, identity_embedding
@@ -197,8 +196,7 @@ def faceshifter_generate(
 
 def blend_swap(target: np.ndarray, generated: GeneratedSwap, strength: float = 1.0) -> FaceSwapOutput:
     """GHOST's alpha blend of the generated face into the target crop, the mask scaled by ``strength``."""
-    if not 0.0 <= strength <= 1.0:
-        raise InvalidArgumentError(f"strength must be between 0 and 1; got {strength}.")
+    strength = check_strength(strength)
     region = generated.mask * np.float32(strength)
     a = region[..., None]
     crop = (a * generated.swap + (1 - a) * target.astype(np.float32)).astype(
@@ -222,8 +220,7 @@ def faceshifter_swap(
 ) -> FaceSwapOutput:
     """The source's identity on the target face, pasted back into the target crop with GHOST's mask
     (:func:`faceshifter_generate` then :func:`blend_swap`)."""
-    if not 0.0 <= strength <= 1.0:
-        raise InvalidArgumentError(f"strength must be between 0 and 1; got {strength}.")
+    strength = check_strength(strength)
     generated = faceshifter_generate(
         nets, target, target_landmarks, source, source_landmarks, z_id, target_face_px, source_face_px
     )

@@ -6,7 +6,7 @@ Inputs are aligned crops ``(S, S, 3) uint8`` with their 478-point MediaPipe mesh
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,17 @@ class FaceSwapOutput(NamedTuple):
     region: np.ndarray  # (S, S) float32 in [0, 1]: where the swap shows (the paste-back mask)
     message: str  # what was done, by which method, with its caveats
     similarity: float | None  # ArcFace cosine of the result to the source (None without the backbone)
+
+
+def check_strength(value: Any) -> float:
+    """A face swap's blend strength as a float in [0, 1] (0: the target, 1: the full swap), or a clear error."""
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"The blend strength takes a number between 0 and 1; got {value!r}.") from None
+    if not 0.0 <= s <= 1.0:
+        raise InvalidArgumentError(f"The blend strength must be between 0 and 1; got {value!r}.")
+    return s
 
 
 def check_crop(crop: np.ndarray, landmarks: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from faceedit.editors import lite_geometry as geo
 from faceedit.editors import lite_texture as tex
-from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair
+from faceedit.editors.faceswap_input import FaceSwapOutput, check_crop, check_pair, check_strength
 from faceedit.errors import InvalidArgumentError
 from faceedit.labels import INDEX, check_label_map
 
@@ -68,8 +68,7 @@ def lite_face_swap(
     labels = check_label_map(target_labels)
     if labels.shape != target.shape[:2]:
         raise InvalidArgumentError(f"The target labels are {labels.shape}; the crop is {target.shape[:2]}.")
-    if not 0.0 <= strength <= 1.0:
-        raise InvalidArgumentError(f"strength must be between 0 and 1; got {strength}.")
+    strength = check_strength(strength)
     check_pair(
         target, t_lm, source, s_lm, MAX_YAW_DEGREES, "the lite face swap", target_face_px, source_face_px
     )
