@@ -114,6 +114,11 @@ class GanRuntime:
             self._shared["style"] = StyleSpace(self, generator, encoder) if generator is not None else None
         return self._shared["style"]
 
+    def inverting_style_space(self) -> StyleSpace | None:
+        """:meth:`style_space` when it can also invert photos (an encoder is installed), else None."""
+        style = self.style_space()
+        return style if style is not None and style.encoder is not None else None
+
 
 class StyleSpace:
     """StyleGAN2's W+ with the inversion encoder: encode once per face, generate per edit."""
@@ -172,6 +177,18 @@ class StyleSpace:
                 mean = self.runtime.run(lambda: self.generator.mean_latent(MEAN_LATENT_SAMPLES, generator=g))
             self._mean_w = mean.float().to(self.runtime.torch_device)
         return self._mean_w
+
+
+class OnStyleSpace:
+    """For editors that run the process's StyleGAN2 (and its encoder) through ``self.style``: the device they
+    report is the runtime's.  List it before :class:`~faceedit.editors.base.Editor` in the bases."""
+
+    style: StyleSpace
+
+    @property
+    def device(self) -> str:
+        """Where the generator computes, in words."""
+        return self.style.runtime.device
 
 
 def preview_dtype(device: Any) -> str:

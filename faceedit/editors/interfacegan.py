@@ -13,7 +13,7 @@ import numpy as np
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import EditorOutput, FaceState, SliderEditor
-from faceedit.editors.gan_runtime import ENCODERS, PREVIEW_RESOLUTION, GanRuntime, StyleSpace
+from faceedit.editors.gan_runtime import ENCODERS, PREVIEW_RESOLUTION, GanRuntime, OnStyleSpace, StyleSpace
 
 #: Slider range offered for every direction.
 ATTRIBUTE_RANGE: tuple[float, float] = (-3.0, 3.0)
@@ -26,7 +26,7 @@ def slider_group(direction: Any) -> str:
     return getattr(direction, "group", None) or direction.metadata.get("group", "other")
 
 
-class InterfaceGanSliders(SliderEditor):
+class InterfaceGanSliders(OnStyleSpace, SliderEditor):
     """Sliders along latent directions in W+ (see the module docstring)."""
 
     name = "InterfaceGAN sliders"
@@ -46,15 +46,11 @@ class InterfaceGanSliders(SliderEditor):
     def build(cls, runtime: GanRuntime) -> InterfaceGanSliders | None:
         from faceedit.directions import DirectionLibrary
 
-        style = runtime.style_space()
-        if style is None or style.encoder is None:
+        style = runtime.inverting_style_space()
+        if style is None:
             return None
         editor = cls(style, DirectionLibrary.from_registry())
         return editor if editor.names() else None
-
-    @property
-    def device(self) -> str:
-        return self.style.runtime.device
 
     def names(self) -> list[str]:
         """Sliders moved in W+ (InterfaceGAN, GANSpace, user directions)."""

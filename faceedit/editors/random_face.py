@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 
 from faceedit.editors.base import Editor
-from faceedit.editors.gan_runtime import ENCODERS, GENERATOR, GanRuntime, StyleSpace
+from faceedit.editors.gan_runtime import ENCODERS, GENERATOR, GanRuntime, OnStyleSpace, StyleSpace
 from faceedit.errors import InvalidArgumentError
 
 #: StyleGAN's style-mixing layer groups (Karras et al. 2019, Sec. 3.1): coarse 4-8 px, middle 16-32 px, fine 64 px+.
 MIX_LAYERS: dict[str, tuple[int, int]] = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 10_000)}
 
 
-class RandomFaces(Editor):
+class RandomFaces(OnStyleSpace, Editor):
     """Faces drawn from seeds (see the module docstring)."""
 
     name = "random faces"
@@ -33,10 +33,6 @@ class RandomFaces(Editor):
     def build(cls, runtime: GanRuntime) -> RandomFaces | None:
         style = runtime.style_space()
         return cls(style) if style is not None else None
-
-    @property
-    def device(self) -> str:
-        return self.style.runtime.device
 
     @property
     def generator(self) -> Any:

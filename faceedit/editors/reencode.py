@@ -11,13 +11,13 @@ import numpy as np
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState
-from faceedit.editors.gan_runtime import ENCODERS, GanRuntime, StyleSpace, changed_region
+from faceedit.editors.gan_runtime import ENCODERS, GanRuntime, OnStyleSpace, StyleSpace, changed_region
 from faceedit.editors.lite import check_components
 from faceedit.editors.lite_ops import swap_components
 from faceedit.labels import component_indices
 
 
-class ReencodeSwap(Editor):
+class ReencodeSwap(OnStyleSpace, Editor):
     """Composite + re-encode + regenerate (see the module docstring)."""
 
     name = "re-encode swap"
@@ -30,12 +30,8 @@ class ReencodeSwap(Editor):
 
     @classmethod
     def build(cls, runtime: GanRuntime) -> ReencodeSwap | None:
-        style = runtime.style_space()
-        return cls(style) if style is not None and style.encoder is not None else None
-
-    @property
-    def device(self) -> str:
-        return self.style.runtime.device
+        style = runtime.inverting_style_space()
+        return cls(style) if style is not None else None
 
     def swap(self, face: FaceState, reference: FaceState, components: tuple[str, ...]) -> EditorOutput:
         comps = check_components(components)

@@ -13,7 +13,14 @@ import numpy as np
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState
-from faceedit.editors.gan_runtime import ENCODER_SIZE, ENCODERS, GanRuntime, StyleSpace, changed_region
+from faceedit.editors.gan_runtime import (
+    ENCODER_SIZE,
+    ENCODERS,
+    GanRuntime,
+    OnStyleSpace,
+    StyleSpace,
+    changed_region,
+)
 from faceedit.editors.lite import check_painted
 from faceedit.labels import NUM_CLASSES, TO_CELEBAMASK
 
@@ -23,7 +30,7 @@ FINE_LAYERS = 8
 SEG2FACE_WEIGHTS = "psp.celebs_seg_to_face"
 
 
-class Seg2FaceMaskEdit(Editor):
+class Seg2FaceMaskEdit(OnStyleSpace, Editor):
     """Mask edit by pSp segmentation-to-face (see the module docstring)."""
 
     name = "pSp seg-to-face mask edit"
@@ -40,10 +47,6 @@ class Seg2FaceMaskEdit(Editor):
     def build(cls, runtime: GanRuntime) -> Seg2FaceMaskEdit | None:
         style = runtime.style_space()
         return cls(style, runtime.load(SEG2FACE_WEIGHTS)) if style is not None else None
-
-    @property
-    def device(self) -> str:
-        return self.style.runtime.device
 
     def edit_mask(self, face: FaceState, new_labels: np.ndarray) -> EditorOutput:
         new = check_painted(face, new_labels)

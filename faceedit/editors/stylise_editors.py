@@ -30,7 +30,7 @@ import numpy as np
 
 from faceedit.editors import lite_texture as tex
 from faceedit.editors.base import Editor, EditorOutput, FaceState, installed, present, register_operation
-from faceedit.editors.gan_runtime import ENCODERS, GanRuntime, StyleSpace
+from faceedit.editors.gan_runtime import ENCODERS, GanRuntime, OnStyleSpace, StyleSpace
 from faceedit.editors.stylise import LITE_STYLES, GanStyliser, lite_stylise
 from faceedit.errors import InvalidArgumentError
 
@@ -148,7 +148,7 @@ def _resized(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, (side, side), interpolation=interp)
 
 
-class GanStylise(Editor):
+class GanStylise(OnStyleSpace, Editor):
     """The photo's W+ rendered by an art-style generator (see the module docstring)."""
 
     name = "GAN art styles"
@@ -177,12 +177,8 @@ class GanStylise(Editor):
 
     @classmethod
     def build(cls, runtime: GanRuntime) -> GanStylise | None:
-        style = runtime.style_space()
-        return cls(style) if style is not None and style.encoder is not None else None
-
-    @property
-    def device(self) -> str:
-        return self.style.runtime.device
+        style = runtime.inverting_style_space()
+        return cls(style) if style is not None else None
 
     def styles(self) -> list[StyleInfo]:
         """The GAN styles this editor can render: given generators, installed rows, trained runs."""
