@@ -476,12 +476,12 @@ def make_handlers(engine: str | None, composer: Composer) -> dict[str, Callable]
         """The close-up while painting: the face redrawn from the canvas so far, not added to the history."""
         state = _require(state)
         try:
-            labels = painted_labels(canvas, state.session.labels)
+            labels, painting = painted_labels(canvas, state.session.labels), True
         except InvalidArgumentError:  # nothing (left) painted, or paint over the same class
             if not state.painting:  # e.g. the canvas was just set to a new result: the close-up already shows it
                 return gr.skip(), gr.skip()
-            labels = state.session.labels  # the paint was erased: back to the current face
-        state.painting = labels is not state.session.labels
+            labels, painting = state.session.labels, False  # the paint was erased: back to the current face
+        state.painting = painting
         return state.before_crop, state.show_preview(state.session.preview_mask(labels).crop)
 
     @_gpu

@@ -428,7 +428,6 @@ class FastEncoder:
             return styles.contiguous()
         return torch.cat([styles[:, :1], styles[:, :1] + styles[:, 1:]], 1)
 
-
     def _heads_in_threads(self, maps: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The 18 heads spread over ``torch.get_num_threads()`` Python threads, each running its heads with one
         intra-op thread (the heads are independent and their small matrix products scale poorly over threads
